@@ -1,0 +1,67 @@
+"""The errors the batch task raises. Each message is the one line an operator reads on stderr.
+
+    SyncError                      anything that fails the batch (exit code non-zero, watermark untouched)
+    ├── ConfigError                a setting is missing or malformed
+    ├── ServiceUnreachable         the call never completed: connection refused or dropped, timeout
+    ├── ServiceRejected            the service answered no (HTTP status, Moodle errorcode)
+    │   └── AuthenticationFailed   the credentials were refused: fix the secret the message names
+    ├── FieldNotVisible            BambooHR left a field out for every employee (key lacks permission)
+    └── MassSuspensionBlocked      the window would suspend more accounts than MAX_SUSPENSIONS allows
+
+Per-record problems (a bad e-mail, one rejected user) are not errors: they are ``RecordFailure`` values.
+No message ever carries a secret: clients put tokens in headers or bodies, never in URLs or messages.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base of every error that fails a batch."""
+
+
+class ConfigError(SyncError):
+    pass
+
+
+class ServiceUnreachable(SyncError):
+    def __init__(self, service: str, detail: str):
+        super().__init__(f"{service} could not be reached: {detail}")
+        self.service = service
+
+
+class ServiceRejected(SyncError):
+    def __init__(
+        self,
+        service: str,
+        message: str,
+        *,
+        status: int | None = None,
+        errorcode: str | None = None,
+        request_id: str | None = None,
+    ):
+        context = ", ".join(
+            part
+            for part in (
+                f"HTTP {status}" if status is not None else "",
+                f"errorcode {errorcode}" if errorcode else "",
+                f"request id {request_id}" if request_id else "",
+            )
+            if part
+        )
+        super().__init__(f"{service} refused the request: {message}" + (f" ({context})" if context else ""))
+        self.service = service
+        self.status = status
+        self.errorcode = errorcode
+        self.request_id = request_id
+
+
+class AuthenticationFailed(ServiceRejected):
+    pass
+
+
+class FieldNotVisible(SyncError):
+    pass
+
+
+class MassSuspensionBlocked(SyncError):
+    pass
