@@ -1,0 +1,200 @@
+"""One batch, end to end: find the window's change list, slice it, plan, write to Moodle, commit.
+
+    1. Start from the watermark (or SINCE/OFFSET; a start that no longer matches it is a stale task: exit 0).
+    2. At offset 0, freeze the window: BambooHR's change list since ``since`` plus the retry list, ordered by
+       (lastChanged, id), after the mass-suspension guard has counted the whole window. Later batches,
+       and a rerun of this one, read that frozen snapshot, so offsets stay stable while BambooHR changes.
+    3. One custom report for the slice's field values, three bulk Moodle lookups, a pure plan, bulk writes.
+    4. One conditional transaction moves the watermark with the counters and the failed ids.
+
+Every step before 4 is safe to repeat: Moodle writes are planned against what Moodle holds now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .bamboohr import BambooHRClient
+from .config import Settings
+from .errors import MassSuspensionBlocked
+from .log import logger
+from .mapping import FieldMapping
+from .models import Change, ChangeList, MoodleUser, RecordFailure
+from .moodle import MoodleClient
+from .plan import AccountIndex, Plan, create_payload, plan_batch
+from .state import Snapshot, StaleBatch, StateStore, Watermark
+
+Outcome = Literal["committed", "final", "stale", "dry-run", "empty"]
+STATUS_REPORT_CHUNK = 1_000  # employee ids per status report when the guard counts a window
+
+
+@dataclass
+class BatchResult:
+    outcome: Outcome
+    start: Watermark
+    end: Watermark
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[RecordFailure] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    settings: Settings
+    bamboohr: BambooHRClient
+    moodle: MoodleClient
+    store: StateStore
+    mapping: FieldMapping
+    log: Callable[..., None] = logger.info
+
+    def run(self) -> BatchResult:
+        start, from_missing = self._starting_point()
+        if start is None:
+            return BatchResult("stale", self._watermark_or_initial(), self._watermark_or_initial())
+        log_context = {"since": start.since, "offset": start.offset}
+
+        snapshot, in_memory = self._window(start)
+        if in_memory is not None:
+            batch = in_memory[start.offset : start.offset + self._size]
+        else:
+            batch = self.store.read_changes(snapshot, start.offset, self._size)
+        consumed = start.offset + len(batch)
+        final = consumed >= snapshot.total
+        end = Watermark(snapshot.latest or start.since, 0) if final else Watermark(start.since, consumed)
+        if not batch and start == end:
+            self.log("nothing changed in this window", extra={**log_context, "total": snapshot.total})
+            return BatchResult("empty", start, end)
+
+        plan = self._plan(batch)
+        counts = plan.counts()
+        if self.settings.dry_run:
+            self.log("dry run: planned, nothing written", extra={**log_context, "counts": counts, "plan": _describe(plan)})
+            return BatchResult("dry-run", start, start, counts, plan.failures)
+
+        failures = self._write(plan)
+        counts = _with_write_failures(plan, failures)
+        all_failures = plan.failures + failures
+        for failure in all_failures:
+            self.log("record not synced", extra={**log_context, "employee_id": failure.employee_id, "reason": failure.reason})
+        try:
+            self.store.commit_batch(start, from_missing, end, snapshot, counts, (f.employee_id for f in all_failures))
+        except StaleBatch as exc:
+            self.log("another run committed this batch first; nothing more to do", extra={**log_context, "detail": str(exc)})
+            return BatchResult("stale", start, start, counts, all_failures)
+        self.log(
+            "batch committed",
+            extra={**log_context, "next_since": end.since, "next_offset": end.offset, "total": snapshot.total, "counts": counts},
+        )
+        return BatchResult("final" if final else "committed", start, end, counts, all_failures)
+
+    @property
+    def _size(self) -> int:
+        return self.settings.batch_size
+
+    def _watermark_or_initial(self) -> Watermark:
+        return self.store.read_watermark() or Watermark(self.settings.initial_since, 0)
+
+    def _starting_point(self) -> tuple[Watermark | None, bool]:
+        """The batch's start, and whether the watermark item is still missing; None for a stale task."""
+        current = self.store.read_watermark()
+        wanted_since = self.settings.since
+        wanted_offset = self.settings.offset
+        if current is None:
+            return Watermark(wanted_since or self.settings.initial_since, wanted_offset or 0), True
+        wanted = Watermark(wanted_since or current.since, current.offset if wanted_offset is None else wanted_offset)
+        if wanted != current:
+            self.log(
+                "stale task: the watermark has moved on, nothing to do",
+                extra={"since": wanted.since, "offset": wanted.offset, "watermark": [current.since, current.offset]},
+            )
+            return None, False
+        return current, False
+
+    def _window(self, start: Watermark) -> tuple[Snapshot, list[Change] | None]:
+        """The frozen snapshot of the window (freezing it at offset 0), and its entries when held in memory."""
+        snapshot = self.store.read_snapshot(start.since)
+        if snapshot is not None:
+            return snapshot, None
+        if start.offset != 0:
+            raise RuntimeError(
+                f"the change list of window {start.since} is gone (expired?): "
+                "reset the watermark's offset to 0 to start the window again"
+            )
+        changed = self.bamboohr.changed_since(start.since)
+        retry_ids = self.store.read_retry_ids()
+        frozen = _with_retries(changed, retry_ids)
+        self._guard_mass_suspension(frozen)
+        if self.settings.dry_run:
+            return Snapshot(start.since, frozen.latest, len(frozen.changes)), frozen.changes
+        self.log("window frozen", extra={"since": start.since, "total": len(frozen.changes), "latest": frozen.latest})
+        return self.store.save_snapshot(start.since, frozen, retry_ids), frozen.changes
+
+    def _guard_mass_suspension(self, window: ChangeList) -> None:
+        """Count the active accounts the whole window would suspend, before anything is written."""
+        if self.settings.allow_mass_suspend:
+            return
+        deleted = [c.employee_id for c in window.changes if c.action == "Deleted"]
+        others = [c.employee_id for c in window.changes if c.action != "Deleted"]
+        leaving = set(deleted)
+        for index in range(0, len(others), STATUS_REPORT_CHUNK):
+            statuses = self.bamboohr.employees(others[index : index + STATUS_REPORT_CHUNK], ["status"])
+            leaving.update(i for i, employee in statuses.items() if employee.get("status") == "Inactive")
+        if not leaving:
+            return
+        active = [u for u in self.moodle.find_users("idnumber", sorted(leaving)) if not u.suspended]
+        would_suspend = len({u.idnumber for u in active})
+        if would_suspend > self.settings.max_suspensions:
+            raise MassSuspensionBlocked(
+                f"this window would suspend {would_suspend} active Moodle accounts, more than "
+                f"MAX_SUSPENSIONS={self.settings.max_suspensions}; nothing was changed. If BambooHR is right, "
+                "raise MAX_SUSPENSIONS or start one execution with input {\"allowMassSuspend\": true} "
+                "(ALLOW_MASS_SUSPEND=1 for a task run by hand)"
+            )
+
+    def _plan(self, batch: Sequence[Change]) -> Plan:
+        present = [c.employee_id for c in batch if c.action != "Deleted"]
+        employees = self.bamboohr.employees(present, self.mapping.source_fields) if present else {}
+        desired = [d for e in employees.values() if not isinstance(d := self.mapping.desired_user(e), RecordFailure)]
+        emails = {d.email for d in desired} | {d.email.lower() for d in desired}
+        found: list[MoodleUser] = []
+        found += self.moodle.find_users("idnumber", [c.employee_id for c in batch])
+        found += self.moodle.find_users("username", sorted({d.username for d in desired}))
+        found += self.moodle.find_users("email", sorted(emails))
+        return plan_batch(batch, employees, AccountIndex(found), self.mapping)
+
+    def _write(self, plan: Plan) -> list[RecordFailure]:
+        failures: list[RecordFailure] = []
+        if plan.creates:
+            _, create_failures = self.moodle.create_users([create_payload(u, self.settings.moodle_auth) for u in plan.creates])
+            failures += create_failures
+        if plan.updates:
+            by_user_id = {str(u.user_id): u.employee_id for u in plan.updates}
+            for failure in self.moodle.update_users([u.payload() for u in plan.updates]):
+                failures.append(RecordFailure(by_user_id.get(failure.employee_id, failure.employee_id), failure.reason))
+        return failures
+
+
+def _with_retries(changed: ChangeList, retry_ids: set[str]) -> ChangeList:
+    """The change list plus earlier failures not already in it, in snapshot order."""
+    listed = {c.employee_id for c in changed.changes}
+    carried = [Change("", employee_id, "Retry") for employee_id in retry_ids - listed]
+    return ChangeList(changed.latest, sorted(changed.changes + carried))
+
+
+def _with_write_failures(plan: Plan, failures: Sequence[RecordFailure]) -> dict[str, int]:
+    """The plan's counts, with each record Moodle refused moved from its planned outcome to ``failed``."""
+    counts = plan.counts()
+    kinds = {u.employee_id: u.kind for u in plan.updates}
+    for failure in failures:
+        counts[kinds.get(failure.employee_id, "created")] -= 1
+        counts["failed"] += 1
+    return counts
+
+
+def _describe(plan: Plan) -> dict[str, list[str]]:
+    return {
+        "create": [u.employee_id for u in plan.creates],
+        "update": [f"{u.employee_id}:{u.kind}:{','.join(sorted(u.changes))}" for u in plan.updates],
+        "failed": [f"{f.employee_id}: {f.reason}" for f in plan.failures],
+    }

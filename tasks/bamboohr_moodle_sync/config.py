@@ -1,0 +1,138 @@
+"""The batch task's settings, read once at start-up.
+
+Precedence: an explicit keyword argument to ``Settings(...)`` beats the environment, and the
+environment beats the default. Names are the environment variables of docs/contract.md, matched
+case-insensitively. Anything missing or malformed fails at once with a ``ConfigError`` that names every
+offending variable, so one run tells the operator everything to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+DEFAULT_BAMBOOHR_API_ROOT = "https://api.bamboohr.com/api/gateway.php/{domain}"
+PLACEHOLDER_SECRET = "REPLACE_ME"
+
+
+def normalise_timestamp(value: str) -> str:
+    """ISO-8601 with any offset -> ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (the one form the state table holds)."""
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset; write it like 2026-01-01T00:00:00Z")
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    since: str | None = None
+    offset: int | None = Field(default=None, ge=0)
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    state_table: str = Field(min_length=1)
+
+    bamboohr_secret_id: str | None = None
+    bamboohr_api_key: SecretStr | None = None
+    bamboohr_company_domain: str | None = None
+    bamboohr_api_url: str | None = None
+
+    moodle_url: str = Field(min_length=1)
+    moodle_secret_id: str | None = None
+    moodle_token: SecretStr | None = None
+    moodle_auth: str = "manual"
+    moodle_max_input_vars: int = Field(default=1000, ge=50)
+
+    max_suspensions: int = Field(default=50, ge=0)
+    allow_mass_suspend: bool = False
+    dry_run: bool = False
+    initial_since: str = "1970-01-01T00:00:00Z"
+    mapping_file: Path | None = None
+
+    @field_validator("since", "initial_since")
+    @classmethod
+    def _utc_timestamp(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else normalise_timestamp(value)
+
+    @field_validator("offset", mode="before")
+    @classmethod
+    def _blank_offset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("moodle_url", "bamboohr_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local emulator)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_source_per_credential(self) -> Settings:
+        missing = []
+        if self.bamboohr_api_key is None and not self.bamboohr_secret_id:
+            missing.append("BAMBOOHR_SECRET_ID (or BAMBOOHR_API_KEY)")
+        if self.moodle_token is None and not self.moodle_secret_id:
+            missing.append("MOODLE_SECRET_ID (or MOODLE_TOKEN)")
+        if not self.bamboohr_api_url and not self.bamboohr_company_domain:
+            missing.append("BAMBOOHR_COMPANY_DOMAIN (or BAMBOOHR_API_URL)")
+        if missing:
+            raise ValueError("missing " + ", ".join(missing))
+        return self
+
+    @property
+    def bamboohr_api_root(self) -> str:
+        if self.bamboohr_api_url:
+            return self.bamboohr_api_url
+        return DEFAULT_BAMBOOHR_API_ROOT.format(domain=self.bamboohr_company_domain)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` on top; every problem in one ``ConfigError``."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            reason = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {'missing' if error['type'] == 'missing' else reason}" if name else reason)
+        raise ConfigError("bad configuration: " + "; ".join(problems)) from None
+
+
+def resolve_credentials(settings: Settings, secrets: SecretsManagerClient | None) -> tuple[str, str]:
+    """The BambooHR API key and the Moodle token: given directly, or read from Secrets Manager."""
+    api_key = _credential(settings.bamboohr_api_key, settings.bamboohr_secret_id, "api_key", "BAMBOOHR_SECRET_ID", secrets)
+    token = _credential(settings.moodle_token, settings.moodle_secret_id, "token", "MOODLE_SECRET_ID", secrets)
+    return api_key, token
+
+
+def _credential(
+    direct: SecretStr | None, secret_id: str | None, key: str, variable: str, secrets: SecretsManagerClient | None
+) -> str:
+    if direct is not None:
+        return direct.get_secret_value()
+    assert secret_id is not None and secrets is not None
+    try:
+        payload = json.loads(secrets.get_secret_value(SecretId=secret_id)["SecretString"])
+        value = payload[key]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f'secret {variable}={secret_id} must hold JSON like {{"{key}": "..."}}') from exc
+    except Exception as exc:  # botocore errors: no access, not found, no endpoint
+        raise ConfigError(f"cannot read secret {variable}={secret_id}: {type(exc).__name__}") from exc
+    if not isinstance(value, str) or not value or value == PLACEHOLDER_SECRET:
+        raise ConfigError(
+            f"secret {variable}={secret_id} still holds no real {key}: "
+            f"aws secretsmanager put-secret-value --secret-id {secret_id} --secret-string '{{\"{key}\": \"...\"}}'"
+        )
+    return value

@@ -1,0 +1,39 @@
+"""Builds a ``Batch`` from the settings: the only place that knows which concrete clients exist."""
+
+from __future__ import annotations
+
+import boto3
+
+from .bamboohr import BambooHRClient
+from .batch import Batch
+from .config import load_settings, resolve_credentials
+from .mapping import load_mapping
+from .moodle import MoodleClient
+from .state import StateStore
+
+
+def build_batch() -> Batch:
+    settings = load_settings()
+    mapping = load_mapping(settings.mapping_file)
+    aws = boto3.session.Session()
+    needs_secrets = settings.bamboohr_api_key is None or settings.moodle_token is None
+    api_key, token = resolve_credentials(settings, aws.client("secretsmanager") if needs_secrets else None)
+    bamboohr = BambooHRClient(
+        settings.bamboohr_api_root,
+        api_key,
+        credential_hint=_hint("BambooHR API key", "BAMBOOHR_SECRET_ID", settings.bamboohr_secret_id, "BAMBOOHR_API_KEY"),
+    )
+    moodle = MoodleClient(
+        settings.moodle_url,
+        token,
+        max_input_vars=settings.moodle_max_input_vars,
+        credential_hint=_hint("Moodle token", "MOODLE_SECRET_ID", settings.moodle_secret_id, "MOODLE_TOKEN"),
+    )
+    store = StateStore(aws.client("dynamodb"), settings.state_table)
+    return Batch(settings, bamboohr, moodle, store, mapping)
+
+
+def _hint(what: str, secret_variable: str, secret_id: str | None, direct_variable: str) -> str:
+    if secret_id:
+        return f"the {what} in secret {secret_id} ({secret_variable})"
+    return f"the {what} in {direct_variable}"

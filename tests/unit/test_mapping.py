@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bamboohr_moodle_sync.errors import ConfigError
+from bamboohr_moodle_sync.mapping import DesiredUser, FieldMapping, clean_username, load_mapping
+from bamboohr_moodle_sync.models import RecordFailure
+
+DEFAULT = load_mapping(None)
+
+
+def employee(**fields: str | None) -> dict[str, str | None]:
+    base: dict[str, str | None] = {
+        "id": "7",
+        "firstName": "Joanna",
+        "lastName": "Smith-Jones",
+        "preferredName": "",
+        "workEmail": "jo.smith@acme.test",
+        "status": "Active",
+        "department": "Sales",
+        "division": "EMEA",
+    }
+    base.update(fields)
+    return base
+
+
+def desired(**fields: str | None) -> DesiredUser:
+    result = DEFAULT.desired_user(employee(**fields))
+    assert isinstance(result, DesiredUser), result
+    return result
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Jo+X@Acme.com", "jox@acme.com"),
+        ("  O'Brien@acme.test ", "obrien@acme.test"),
+        ("first last@acme.test", "firstlast@acme.test"),
+        ("zoë@acme.test", "zo@acme.test"),
+        ("a-b_c.d@x.io", "a-b_c.d@x.io"),
+    ],
+)
+def test_username_is_cleaned_the_way_moodle_cleans_it(raw: str, clean: str) -> None:
+    assert clean_username(raw) == clean
+
+
+def test_default_mapping_fills_every_moodle_field() -> None:
+    user = desired()
+    assert user.fields == {
+        "idnumber": "7",
+        "username": "jo.smith@acme.test",
+        "email": "jo.smith@acme.test",
+        "firstname": "Joanna",
+        "lastname": "Smith-Jones",
+        "department": "Sales",
+        "institution": "EMEA",
+    }
+    assert user.active
+
+
+def test_preferred_name_wins_over_first_name_when_set() -> None:
+    assert desired(preferredName="Jo").fields["firstname"] == "Jo"
+
+
+def test_inactive_status_makes_an_inactive_user() -> None:
+    assert not desired(status="Inactive").active
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason_part"),
+    [
+        ({"workEmail": None}, "no usable workEmail"),
+        ({"workEmail": "  "}, "no usable workEmail"),
+        ({"workEmail": "not-an-email"}, "not a valid e-mail"),
+        ({"workEmail": "a@b"}, "not a valid e-mail"),
+        ({"lastName": ""}, "no usable lastname"),
+        ({"workEmail": "x" * 95 + "@acme.test"}, "at most 100"),
+    ],
+)
+def test_records_moodle_would_refuse_are_failures_naming_the_reason(fields: dict[str, str | None], reason_part: str) -> None:
+    result = DEFAULT.desired_user(employee(**fields))
+    assert isinstance(result, RecordFailure)
+    assert result.employee_id == "7"
+    assert reason_part in result.reason
+
+
+def test_apostrophes_in_emails_are_valid_as_in_moodle() -> None:
+    assert desired(workEmail="o'brien@acme.test").email == "o'brien@acme.test"
+
+
+def test_over_long_names_and_department_are_truncated_to_their_columns() -> None:
+    user = desired(firstName="A" * 150, department="D" * 300)
+    assert len(user.fields["firstname"]) == 100
+    assert len(user.fields["department"]) == 255
+
+
+def test_source_fields_ask_for_id_status_and_every_mapped_field() -> None:
+    assert DEFAULT.source_fields == sorted(
+        {"id", "status", "workEmail", "preferredName", "firstName", "lastName", "department", "division"}
+    )
+
+
+def test_mapping_file_replaces_and_removes_entries(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.toml"
+    path.write_text('[fields]\ncity = "location"\ninstitution = []\n', encoding="utf-8")
+    mapping = load_mapping(path)
+    user = mapping.desired_user(employee(location="Leeds"))
+    assert isinstance(user, DesiredUser)
+    assert user.fields["city"] == "Leeds"
+    assert "institution" not in user.fields
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[fields]\npassword = "x"\n', "is not one of"),
+        ("[fields]\nemail = []\n", "cannot be unmapped"),
+        ("[fields]\ncity = 3\n", "must be a BambooHR field name"),
+        ("[fields\n", "MAPPING_FILE"),
+    ],
+)
+def test_bad_mapping_files_are_config_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "mapping.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_mapping(path)
+
+
+def test_custom_mapping_keeps_idnumber_as_the_employee_id() -> None:
+    mapping = FieldMapping({"username": ("homeEmail",), "email": ("homeEmail",), "firstname": ("firstName",), "lastname": ("lastName",)})
+    user = mapping.desired_user(employee(homeEmail="jo@home.test"))
+    assert isinstance(user, DesiredUser)
+    assert user.fields["idnumber"] == "7"
