@@ -77,18 +77,24 @@ class Settings(BaseSettings):
             raise ValueError("must start with https:// (or http:// for a local emulator)")
         return value.rstrip("/")
 
-    @model_validator(mode="after")
-    def _one_source_per_credential(self) -> Settings:
-        missing = []
-        if self.bamboohr_api_key is None and not self.bamboohr_secret_id:
-            missing.append("BAMBOOHR_SECRET_ID (or BAMBOOHR_API_KEY)")
-        if self.moodle_token is None and not self.moodle_secret_id:
-            missing.append("MOODLE_SECRET_ID (or MOODLE_TOKEN)")
-        if not self.bamboohr_api_url and not self.bamboohr_company_domain:
-            missing.append("BAMBOOHR_COMPANY_DOMAIN (or BAMBOOHR_API_URL)")
+    @model_validator(mode="before")
+    @classmethod
+    def _nothing_missing(cls, data: Any) -> Any:
+        """Name every missing variable at once (pydantic would stop at the first kind of problem)."""
+        if not isinstance(data, dict):
+            return data
+        present = {key.lower() for key, value in data.items() if value not in (None, "")}
+        missing = [name.upper() for name in ("state_table", "moodle_url") if name not in present]
+        for alternatives in (
+            ("bamboohr_secret_id", "bamboohr_api_key"),
+            ("moodle_secret_id", "moodle_token"),
+            ("bamboohr_company_domain", "bamboohr_api_url"),
+        ):
+            if not present.intersection(alternatives):
+                missing.append(" or ".join(name.upper() for name in alternatives))
         if missing:
             raise ValueError("missing " + ", ".join(missing))
-        return self
+        return data
 
     @property
     def bamboohr_api_root(self) -> str:

@@ -1,0 +1,370 @@
+"""Moodle Web Services (REST) client: look users up, create them, update them.
+
+Domain operations only: ``site_info``, ``find_users``, ``create_users``, ``update_users``. Every call
+is a POST to ``{url}/webservice/rest/server.php`` with a form body: ``wstoken`` (in the body only,
+never in the URL), ``wsfunction``, ``moodlewsrestformat=json`` and the arguments in PHP bracket
+encoding (``users[0][username]=a``); booleans travel as ``0``/``1`` and None values are left out.
+
+Retries of throttling and dropped connections happen in ONE layer, the session's transport
+(``bamboohr_moodle_sync.http``). This client only *splits* calls: a create or update chunk that
+Moodle rejects as a whole for a per-record reason is halved recursively until the bad record is
+alone, so the others still land. Each bad record costs about ``2 * log2(chunk size)`` extra calls.
+
+Errors it raises (from ``errors``)::
+
+    SyncError
+    ├── ServiceUnreachable         connection refused or dropped, timeout (after the transport's retries)
+    └── ServiceRejected            HTTP status other than 200, or an answer that is not JSON
+        ├── MoodleError            HTTP 200 with {"exception", "errorcode", "message"[, "debuginfo"]}
+        └── AuthenticationFailed   errorcode in AUTH_ERRORCODES (invalidtoken, accessexception, ...):
+                                   the message names the secret to fix
+
+Errors are matched on ``errorcode``, never on the exception class (Moodle 4.5 namespaces it as
+``core\\exception\\...``). Per-record problems are ``RecordFailure`` values, not errors.
+
+``max_input_vars``: PHP silently drops form variables past this limit, so every call counts its leaf
+variables (plus the three ``ws`` ones) and chunks records by their actual leaf counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import requests
+
+from .errors import AuthenticationFailed, ServiceRejected, ServiceUnreachable
+from .http import DEFAULT_TIMEOUT, Timeout, make_session
+from .models import MoodleUser, RecordFailure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+log = logging.getLogger(__name__)
+
+SERVICE = "Moodle"
+WS_VARS = 3
+"""``wstoken``, ``wsfunction`` and ``moodlewsrestformat``: counted against ``max_input_vars``."""
+
+AUTH_ERRORCODES = frozenset({"invalidtoken", "accessexception", "nopermissions", "servicenotavailable"})
+"""Errorcodes that mean the token (or its user, or its service) is refused: ``AuthenticationFailed``."""
+
+RECORD_ERRORCODES = frozenset({"invalidparameter", "dmlwriteexception", "usernamelowercase", "invalidusername"})
+"""Errorcodes a single bad record can cause; a chunk rejected with one of these is split to find it.
+
+With debugging off, Moodle 4.5 answers every validation failure (duplicate username or e-mail, bad
+characters, an empty name, an unknown key, ...) as ``invalidparameter`` with no reason, and an
+over-long value as ``dmlwriteexception``. Every other errorcode propagates at once.
+"""
+
+USER_STRING_FIELDS = (
+    "email",
+    "firstname",
+    "lastname",
+    "fullname",
+    "idnumber",
+    "department",
+    "institution",
+    "city",
+    "country",
+    "lang",
+    "timezone",
+)
+"""Profile fields every ``MoodleUser.fields`` holds ("" when Moodle left them out of the answer)."""
+
+FindField = Literal["id", "idnumber", "username", "email"]
+
+
+class MoodleError(ServiceRejected):
+    """Moodle answered HTTP 200 with an exception object."""
+
+    def __init__(self, function: str, errorcode: str, exception: str, message: str, debuginfo: str | None = None):
+        text = f"{function}: {message}" + (f" [{debuginfo}]" if debuginfo else "")
+        super().__init__(SERVICE, text, errorcode=errorcode)
+        self.function = function
+        self.exception = exception
+        self.moodle_message = message
+        self.debuginfo = debuginfo
+
+    @property
+    def reason(self) -> str:
+        """One line for a ``RecordFailure``: errorcode, message and debuginfo when present."""
+        return f"{self.errorcode}: {self.moodle_message}" + (f" [{self.debuginfo}]" if self.debuginfo else "")
+
+
+def encode_form(name: str, value: object) -> list[tuple[str, str]]:
+    """PHP bracket form encoding of one argument: ``users[0][username]``; bools as 0/1; None left out."""
+    pairs: list[tuple[str, str]] = []
+    if value is None:
+        return pairs
+    if isinstance(value, bool):
+        pairs.append((name, "1" if value else "0"))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            pairs.extend(encode_form(f"{name}[{key}]", item))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            pairs.extend(encode_form(f"{name}[{index}]", item))
+    elif isinstance(value, str | int | float):
+        pairs.append((name, str(value)))
+    else:
+        raise TypeError(f"cannot send {type(value).__name__} to Moodle (argument {name})")
+    return pairs
+
+
+def leaf_count(record: object) -> int:
+    """The form variables one record costs (its leaves; None values cost nothing)."""
+    return len(encode_form("x", record))
+
+
+class MoodleClient:
+    """The Moodle Web Services REST API as this project uses it.
+
+    ``url`` is the site root; ``session`` defaults to ``http.make_session()``; ``max_input_vars`` is
+    the site's PHP limit (default 1000); ``credential_hint`` names the secret an operator fixes when
+    the token is refused; ``timeout`` is passed on every call.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        session: requests.Session | None = None,
+        max_input_vars: int = 1000,
+        *,
+        credential_hint: str = "the Moodle web service token (secret MOODLE_SECRET_ID)",
+        timeout: Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        if max_input_vars <= WS_VARS + 1:
+            raise ValueError(f"max_input_vars must exceed {WS_VARS + 1}")
+        self._endpoint = url.rstrip("/") + "/webservice/rest/server.php"
+        self._token = token
+        self._session = session or make_session()
+        self._max_vars = max_input_vars
+        self._hint = credential_hint
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"MoodleClient({self._endpoint!r})"
+
+    # -- domain operations -------------------------------------------------------------------
+
+    def site_info(self) -> dict[str, Any]:
+        """``core_webservice_get_site_info``: site name, release, the token user, its functions."""
+        answer = self._call("core_webservice_get_site_info", {})
+        if not isinstance(answer, dict):
+            raise ServiceRejected(SERVICE, "core_webservice_get_site_info did not answer an object")
+        return answer
+
+    def find_users(self, field: FindField, values: Sequence[str]) -> list[MoodleUser]:
+        """Users whose ``field`` equals one of ``values`` (``core_user_get_users_by_field``, chunked).
+
+        No call for no values. Moodle fails the whole call when any value changes under its
+        cleaning (an uppercase or untrimmed username, a non-numeric id, a malformed e-mail), so such
+        values are dropped before sending when obvious, and otherwise isolated by splitting the
+        chunk: a value Moodle refuses on its own matches nobody (logged). Answers come in no promised
+        order; an idnumber two users hold answers both.
+        """
+        unique = [v for v in dict.fromkeys(values) if _plausible(field, v)]
+        found: list[MoodleUser] = []
+        for chunk in self._chunks(unique, base=1):
+            found.extend(self._split(chunk, lambda part: self._find_chunk(field, part), self._drop_value(field)))
+        return found
+
+    def create_users(self, users: Sequence[Mapping[str, object]]) -> tuple[list[tuple[str, int]], list[RecordFailure]]:
+        """Create ``users`` (each with ``idnumber``): ``([(idnumber, new Moodle id)], failures by idnumber)``.
+
+        ``core_user_create_users`` is one transaction per call: a chunk rejected with a
+        ``RECORD_ERRORCODES`` error is halved until the bad record is alone; it becomes a
+        ``RecordFailure`` and the rest are created. A record too large for ``max_input_vars`` fails
+        without a call. If a call's answer is lost after Moodle committed it, the retry reports
+        those users as failures (they exist); the caller's lookups find them next window.
+        """
+        created: list[tuple[str, int]] = []
+        failures: list[RecordFailure] = []
+        for chunk in self._chunks(list(users), base=0, oversize=failures, key="idnumber"):
+            for outcome in self._split(chunk, self._create_chunk, self._fail_record("idnumber")):
+                if isinstance(outcome, RecordFailure):
+                    failures.append(outcome)
+                else:
+                    created.append(outcome)
+        return created, failures
+
+    def update_users(self, users: Sequence[Mapping[str, object]]) -> list[RecordFailure]:
+        """Update ``users`` (each with ``id``); failures keyed by the Moodle id, as a string.
+
+        ``RecordFailure.employee_id`` holds the *Moodle user id* here: the caller maps it back to
+        its employee. Each of Moodle's warnings (``invaliduserid``, ``useremailduplicate``, ...) is a
+        failure; a whole call rejected for a per-record reason is split as for ``create_users``.
+        """
+        failures: list[RecordFailure] = []
+        for chunk in self._chunks(list(users), base=0, oversize=failures, key="id"):
+            failures.extend(self._split(chunk, self._update_chunk, self._fail_record("id")))
+        return failures
+
+    # -- one call each ----------------------------------------------------------------------------
+
+    def _find_chunk(self, field: FindField, values: list[str]) -> list[MoodleUser]:
+        answer = self._call("core_user_get_users_by_field", {"field": field, "values": values})
+        if not isinstance(answer, list):
+            raise ServiceRejected(SERVICE, "core_user_get_users_by_field did not answer a list")
+        return [_user(item) for item in answer if isinstance(item, dict)]
+
+    def _create_chunk(self, chunk: list[Mapping[str, object]]) -> list[tuple[str, int] | RecordFailure]:
+        answer = self._call("core_user_create_users", {"users": chunk})
+        if not isinstance(answer, list):
+            raise ServiceRejected(SERVICE, "core_user_create_users did not answer a list")
+        by_username = {str(user.get("username", "")).strip().lower(): str(user["idnumber"]) for user in chunk}
+        out: list[tuple[str, int] | RecordFailure] = []
+        for position, item in enumerate(answer):
+            idnumber = by_username.get(str(item.get("username", "")))
+            if idnumber is None and position < len(chunk):
+                idnumber = str(chunk[position]["idnumber"])
+            out.append((str(idnumber), int(item["id"])))
+        return out
+
+    def _update_chunk(self, chunk: list[Mapping[str, object]]) -> list[RecordFailure]:
+        answer = self._call("core_user_update_users", {"users": chunk})
+        warnings = answer.get("warnings", []) if isinstance(answer, dict) else []
+        return [
+            RecordFailure(
+                employee_id=str(warning.get("itemid", "")),
+                reason=f"{warning.get('warningcode', 'warning')}: {warning.get('message', '')}",
+            )
+            for warning in warnings
+            if isinstance(warning, dict)
+        ]
+
+    # -- chunking and splitting -----------------------------------------------------------------
+
+    def _chunks(
+        self,
+        records: list[Any],
+        *,
+        base: int,
+        oversize: list[RecordFailure] | None = None,
+        key: str = "",
+    ) -> Iterator[list[Any]]:
+        """Consecutive chunks whose leaves plus ``WS_VARS`` plus ``base`` stay within ``max_input_vars``."""
+        budget = self._max_vars - WS_VARS - base
+        chunk: list[Any] = []
+        used = 0
+        for record in records:
+            cost = leaf_count(record)
+            if cost > budget:
+                if oversize is None:
+                    raise ValueError(f"a value costs {cost} form variables, over max_input_vars")
+                oversize.append(
+                    RecordFailure(str(record.get(key, "")), f"record has {cost} form variables, over max_input_vars")
+                )
+                continue
+            if chunk and used + cost > budget:
+                yield chunk
+                chunk, used = [], 0
+            chunk.append(record)
+            used += cost
+        if chunk:
+            yield chunk
+
+    @staticmethod
+    def _split(
+        chunk: list[Any], send: Callable[[list[Any]], list[Any]], alone: Callable[[Any, MoodleError], list[Any]]
+    ) -> list[Any]:
+        """``send(chunk)``; on a per-record rejection, halve and retry until the bad record is alone."""
+        try:
+            return send(chunk)
+        except MoodleError as exc:
+            if exc.errorcode not in RECORD_ERRORCODES:
+                raise
+            if len(chunk) == 1:
+                return alone(chunk[0], exc)
+            log.info(
+                "Moodle rejected a chunk of %d (%s); splitting it to isolate the bad record", len(chunk), exc.errorcode
+            )
+            middle = len(chunk) // 2
+            return MoodleClient._split(chunk[:middle], send, alone) + MoodleClient._split(chunk[middle:], send, alone)
+
+    @staticmethod
+    def _fail_record(key: str) -> Callable[[Any, MoodleError], list[Any]]:
+        def fail(record: Mapping[str, object], exc: MoodleError) -> list[Any]:
+            return [RecordFailure(str(record.get(key, "")), exc.reason)]
+
+        return fail
+
+    @staticmethod
+    def _drop_value(field: str) -> Callable[[Any, MoodleError], list[Any]]:
+        def drop(value: str, exc: MoodleError) -> list[Any]:
+            log.warning("Moodle refused the %s lookup value %r (%s); it matches no user", field, value, exc.errorcode)
+            return []
+
+        return drop
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _call(self, function: str, arguments: Mapping[str, object]) -> Any:
+        form = [("wstoken", self._token), ("wsfunction", function), ("moodlewsrestformat", "json")]
+        for name, value in arguments.items():
+            form.extend(encode_form(name, value))
+        if len(form) > self._max_vars:  # the chunking keeps this from happening; never send a truncated call
+            raise ValueError(f"{function} would send {len(form)} variables, over max_input_vars {self._max_vars}")
+        try:
+            response = self._session.post(self._endpoint, data=form, timeout=self._timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ServiceUnreachable(SERVICE, f"{function}: {type(exc).__name__}") from exc
+        except requests.RequestException as exc:
+            raise ServiceRejected(SERVICE, f"{function}: {type(exc).__name__}") from exc
+        log.debug("Moodle %s (%d variables) -> HTTP %s", function, len(form), response.status_code)
+        if response.status_code != 200:
+            raise ServiceRejected(
+                SERVICE, f"{function}: {response.reason or 'no reason given'}", status=response.status_code
+            )
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise ServiceRejected(SERVICE, f"{function} did not answer JSON", status=200) from exc
+        if isinstance(answer, dict) and "exception" in answer and "errorcode" in answer:
+            self._raise(function, answer)
+        return answer
+
+    def _raise(self, function: str, answer: Mapping[str, Any]) -> None:
+        errorcode = str(answer["errorcode"])
+        message = self._scrub(str(answer.get("message", "")))
+        debuginfo = self._scrub(str(answer["debuginfo"])) if answer.get("debuginfo") else None
+        if errorcode in AUTH_ERRORCODES:
+            raise AuthenticationFailed(
+                SERVICE, f"{function}: {message}; fix {self._hint} or its user's access", errorcode=errorcode
+            )
+        raise MoodleError(function, errorcode, str(answer["exception"]), message, debuginfo)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+
+def _plausible(field: str, value: str) -> bool:
+    """False for values Moodle's cleaning would change (they match nobody and would fail the call)."""
+    if not value or value != value.strip():
+        return False
+    if field == "id":
+        return value.isdigit()
+    if field == "username":
+        return value == value.lower()
+    return True
+
+
+def _user(item: Mapping[str, Any]) -> MoodleUser:
+    fields = {name: "" for name in USER_STRING_FIELDS}
+    for name, value in item.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            fields[name] = str(value)
+    for custom in item.get("customfields") or []:
+        if isinstance(custom, dict) and custom.get("shortname"):
+            fields[f"profile_field_{custom['shortname']}"] = str(custom.get("value") or "")
+    suspended = item.get("suspended", False)
+    return MoodleUser(
+        id=int(item["id"]),
+        username=str(item.get("username", "")),
+        suspended=suspended in (True, 1, "1", "true"),
+        auth=str(item.get("auth", "")),
+        fields=fields,
+    )

@@ -1,0 +1,392 @@
+"""MoodleClient: the form it posts, how it chunks and splits, and what each kind of answer becomes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+import requests
+import responses
+from bamboohr_moodle_sync.errors import AuthenticationFailed, ServiceRejected, ServiceUnreachable, SyncError
+from bamboohr_moodle_sync.http import RetryPolicy, make_session
+from bamboohr_moodle_sync.models import RecordFailure
+from bamboohr_moodle_sync.moodle import MoodleClient, MoodleError, encode_form, leaf_count
+
+SITE = "https://lms.acme.test"
+ENDPOINT = f"{SITE}/webservice/rest/server.php"
+TOKEN = "moodle-token-abcdef0123456789"
+FAST = RetryPolicy(total_attempts=3, backoff_factor=0.0, backoff_max=0.0, backoff_jitter=0.0)
+INVALID = {
+    "exception": "core\\exception\\invalid_parameter_exception",
+    "errorcode": "invalidparameter",
+    "message": "Invalid parameter value detected",
+}
+
+Handler = Callable[[str, dict[str, str]], Any]
+
+
+@pytest.fixture
+def mocked() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def client() -> MoodleClient:
+    return MoodleClient(SITE, TOKEN, make_session(FAST))
+
+
+def serve(mocked: responses.RequestsMock, handler: Handler) -> list[dict[str, str]]:
+    """Answer every POST with ``handler(wsfunction, form)``; returns the forms received."""
+    forms: list[dict[str, str]] = []
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        forms.append(form)
+        return 200, {}, json.dumps(handler(form["wsfunction"], form))
+
+    mocked.add_callback(responses.POST, ENDPOINT, callback=callback)
+    return forms
+
+
+def records(form: dict[str, str], name: str) -> dict[int, dict[str, str]]:
+    """``users[0][username]=a`` -> ``{0: {"username": "a"}}`` (one level deep is enough here)."""
+    out: dict[int, dict[str, str]] = {}
+    for key, value in form.items():
+        if match := re.fullmatch(rf"{name}\[(\d+)\]\[(\w+)\]", key):
+            out.setdefault(int(match[1]), {})[match[2]] = value
+    return out
+
+
+def user(n: int, **extra: object) -> dict[str, object]:
+    return {
+        "username": f"u{n}",
+        "firstname": "F",
+        "lastname": "L",
+        "email": f"u{n}@acme.test",
+        "idnumber": str(n),
+    } | extra
+
+
+# -- the wire ----------------------------------------------------------------------------------------------
+
+
+def test_calls_post_the_token_in_the_body_never_the_url(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    forms = serve(mocked, lambda fn, form: {"sitename": "Acme"})
+
+    assert client.site_info() == {"sitename": "Acme"}
+
+    request = mocked.calls[0].request
+    assert request.method == "POST"
+    assert TOKEN not in str(request.url)
+    assert forms[0] == {"wstoken": TOKEN, "wsfunction": "core_webservice_get_site_info", "moodlewsrestformat": "json"}
+
+
+def test_arguments_use_php_bracket_encoding_with_bools_as_0_1_and_none_left_out() -> None:
+    value = [{"username": "a", "suspended": True, "city": None, "customfields": [{"type": "team", "value": "x"}]}]
+
+    assert encode_form("users", value) == [
+        ("users[0][username]", "a"),
+        ("users[0][suspended]", "1"),
+        ("users[0][customfields][0][type]", "team"),
+        ("users[0][customfields][0][value]", "x"),
+    ]
+
+
+@pytest.mark.parametrize(("count", "calls"), [(199, 1), (200, 2)])
+def test_five_leaf_users_fit_199_to_a_call_under_1000_vars(
+    mocked: responses.RequestsMock, client: MoodleClient, count: int, calls: int
+) -> None:
+    forms = serve(
+        mocked,
+        lambda fn, form: [{"id": 1000 + i, "username": u["username"]} for i, u in records(form, "users").items()],
+    )
+
+    created, failures = client.create_users([user(n) for n in range(count)])
+
+    assert (len(forms), len(created), failures) == (calls, count, [])
+
+
+def test_chunks_follow_each_records_own_leaf_count(mocked: responses.RequestsMock) -> None:
+    client = MoodleClient(SITE, TOKEN, requests.Session(), max_input_vars=60)
+    forms = serve(mocked, lambda fn, form: {"warnings": []})
+    users: list[dict[str, object]] = [
+        {"id": n, "suspended": 1} if n % 2 else {"id": n, "firstname": "F", "lastname": "L", "email": "e", "city": None}
+        for n in range(40)
+    ]
+
+    assert client.update_users(users) == []
+
+    sent = [[int(r["id"]) for _, r in sorted(records(form, "users").items())] for form in forms]
+    assert [n for chunk in sent for n in chunk] == list(range(40))
+    assert all(len(form) <= 60 for form in forms)
+    # packed by actual size: each chunk is full, the next record would not have fitted
+    for (form, _), (_, next_chunk) in itertools.pairwise(zip(forms, sent, strict=True)):
+        assert len(form) + leaf_count(users[next_chunk[0]]) > 60
+
+
+def test_a_record_too_large_for_any_call_fails_without_a_call(mocked: responses.RequestsMock) -> None:
+    client = MoodleClient(SITE, TOKEN, requests.Session(), max_input_vars=10)
+    serve(mocked, creator(set()))
+
+    created, failures = client.create_users([user(1, city="C", institution="I", department="D"), user(2)])
+
+    assert [i for i, _ in created] == ["2"]
+    assert [f.employee_id for f in failures] == ["1"]
+    assert "max_input_vars" in failures[0].reason
+
+
+def test_leaf_count_counts_nested_leaves_and_skips_none() -> None:
+    assert leaf_count({"a": "1", "b": None, "c": [{"type": "x", "value": "y"}], "d": False}) == 4
+
+
+# -- find_users -------------------------------------------------------------------------------------------
+
+
+def test_find_users_parses_users_with_defaults_for_missing_fields(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    answer = [
+        {"id": 7, "username": "ann", "suspended": True, "auth": "manual", "email": "a@acme.test", "department": "HR"},
+        {"id": 8, "username": "bob", "suspended": False, "auth": "oauth2", "idnumber": "42",
+         "customfields": [{"shortname": "team", "value": "Blue"}]},
+    ]  # fmt: skip
+    forms = serve(mocked, lambda fn, form: answer)
+
+    ann, bob = client.find_users("idnumber", ["42", "43", "42"])
+
+    assert forms[0]["field"] == "idnumber"
+    assert [v for k, v in forms[0].items() if k.startswith("values[")] == ["42", "43"]
+    assert (ann.id, ann.suspended, ann.idnumber, ann.email, ann.fields["department"]) == (
+        7,
+        True,
+        "",
+        "a@acme.test",
+        "HR",
+    )
+    assert (bob.suspended, bob.auth, bob.idnumber, bob.fields["lastname"], bob.fields["profile_field_team"]) == (
+        False,
+        "oauth2",
+        "42",
+        "",
+        "Blue",
+    )
+
+
+def test_find_users_without_values_makes_no_call(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    assert client.find_users("username", []) == []
+    assert len(mocked.calls) == 0
+
+
+def test_find_users_chunks_under_max_input_vars(mocked: responses.RequestsMock) -> None:
+    client = MoodleClient(SITE, TOKEN, requests.Session(), max_input_vars=1000)
+    forms = serve(mocked, lambda fn, form: [])
+
+    client.find_users("idnumber", [str(n) for n in range(2500)])
+
+    assert all(len(form) <= 1000 for form in forms)
+    assert sum(len(form) - 4 for form in forms) == 2500
+
+
+def test_find_users_never_sends_a_value_moodle_would_reject(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    forms = serve(mocked, lambda fn, form: [])
+
+    client.find_users("username", ["Ann", " bob", "carl"])
+
+    assert [v for k, v in forms[0].items() if k.startswith("values[")] == ["carl"]
+
+
+def test_find_users_isolates_a_value_moodle_refuses(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    def handler(fn: str, form: dict[str, str]) -> Any:
+        values = [v for k, v in form.items() if k.startswith("values[")]
+        if "bad'name" in values:
+            return INVALID
+        return [{"id": int(v[1:]), "username": v, "suspended": False} for v in values]
+
+    serve(mocked, handler)
+
+    found = client.find_users("username", ["u1", "u2", "bad'name", "u4"])
+
+    assert sorted(u.id for u in found) == [1, 2, 4]
+
+
+# -- create_users -------------------------------------------------------------------------------------------
+
+
+def creator(bad: set[str]) -> Handler:
+    """A Moodle that rejects a whole create call when any of its users is bad (one transaction)."""
+    ids = itertools.count(100)
+
+    def handler(fn: str, form: dict[str, str]) -> Any:
+        users = records(form, "users")
+        if any(u["username"] in bad for u in users.values()):
+            return INVALID
+        return [{"id": next(ids), "username": u["username"]} for _, u in sorted(users.items())]
+
+    return handler
+
+
+def test_create_isolates_the_bad_record_and_lands_the_rest(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    forms = serve(mocked, creator({"u5"}))
+
+    created, failures = client.create_users([user(n) for n in range(8)])
+
+    assert sorted(idnumber for idnumber, _ in created) == ["0", "1", "2", "3", "4", "6", "7"]
+    assert failures == [RecordFailure("5", "invalidparameter: Invalid parameter value detected")]
+    assert len(forms) <= 1 + 2 * 3  # log2(8) halvings, two calls each
+
+
+def test_create_reports_debuginfo_when_moodle_gives_it(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    serve(mocked, lambda fn, form: INVALID | {"debuginfo": "Username already exists: u1"})
+
+    created, failures = client.create_users([user(1)])
+
+    assert created == []
+    assert failures[0].employee_id == "1"
+    assert "Username already exists: u1" in failures[0].reason
+
+
+def test_create_splits_on_an_over_long_value(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    dml = {"exception": "dml_write_exception", "errorcode": "dmlwriteexception", "message": "Error writing to database"}
+    ids = itertools.count(1)
+    serve(
+        mocked,
+        lambda fn, form: (
+            dml
+            if any(len(u.get("department", "")) > 255 for u in records(form, "users").values())
+            else [{"id": next(ids), "username": u["username"]} for u in records(form, "users").values()]
+        ),
+    )
+
+    created, failures = client.create_users([user(1), user(2, department="x" * 300), user(3)])
+
+    assert [f.employee_id for f in failures] == ["2"]
+    assert "dmlwriteexception" in failures[0].reason
+    assert sorted(i for i, _ in created) == ["1", "3"]
+
+
+def test_create_maps_new_ids_to_idnumbers(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    serve(mocked, lambda fn, form: [{"id": 9, "username": "u2"}, {"id": 8, "username": "u1"}])
+
+    created, _ = client.create_users([user(1), user(2)])
+
+    assert sorted(created) == [("1", 8), ("2", 9)]
+
+
+# -- update_users ------------------------------------------------------------------------------------------
+
+
+def test_update_warnings_become_failures_keyed_by_moodle_id(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    warning = {"item": "user", "itemid": 999999, "warningcode": "invaliduserid", "message": "Invalid user ID"}
+    forms = serve(mocked, lambda fn, form: {"warnings": [warning]})
+
+    failures = client.update_users([{"id": 5, "suspended": True}, {"id": 999999, "suspended": True}])
+
+    assert failures == [RecordFailure("999999", "invaliduserid: Invalid user ID")]
+    assert forms[0]["users[0][suspended]"] == "1"
+
+
+def test_update_splits_a_whole_call_rejection(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    serve(
+        mocked,
+        lambda fn, form: INVALID if any("bogus" in u for u in records(form, "users").values()) else {"warnings": []},
+    )
+
+    failures = client.update_users([{"id": 1, "city": "A"}, {"id": 2, "bogus": "x"}, {"id": 3, "city": "C"}])
+
+    assert [f.employee_id for f in failures] == ["2"]
+
+
+# -- errors --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exception", "errorcode"),
+    [
+        ("core\\exception\\moodle_exception", "invalidtoken"),
+        ("moodle_exception", "invalidtoken"),
+        ("webservice_access_exception", "accessexception"),
+    ],
+)
+def test_a_refused_token_raises_authentication_failed_naming_the_secret(
+    mocked: responses.RequestsMock, client: MoodleClient, exception: str, errorcode: str
+) -> None:
+    serve(mocked, lambda fn, form: {"exception": exception, "errorcode": errorcode, "message": "Invalid token"})
+
+    with pytest.raises(AuthenticationFailed, match="MOODLE_SECRET_ID") as caught:
+        client.create_users([user(n) for n in range(4)])
+    assert caught.value.errorcode == errorcode
+    assert len(mocked.calls) == 1  # no splitting, no retry
+
+
+def test_an_error_that_is_not_about_records_propagates_without_splitting(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    error = {"exception": "moodle_exception", "errorcode": "servicerequireslogin", "message": "Login required"}
+    serve(mocked, lambda fn, form: error)
+
+    with pytest.raises(MoodleError) as caught:
+        client.create_users([user(n) for n in range(4)])
+    assert (caught.value.errorcode, caught.value.exception) == ("servicerequireslogin", "moodle_exception")
+    assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_a_non_200_answer_raises_service_rejected(
+    mocked: responses.RequestsMock, client: MoodleClient, status: int
+) -> None:
+    mocked.post(ENDPOINT, status=status)
+
+    with pytest.raises(ServiceRejected) as caught:
+        client.site_info()
+    assert caught.value.status == status
+
+
+def test_a_503_storm_then_success_is_absorbed_by_the_transport(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    mocked.post(ENDPOINT, status=503, headers={"Retry-After": "0"})
+    mocked.post(ENDPOINT, json={"sitename": "Acme"})
+
+    assert client.site_info() == {"sitename": "Acme"}
+
+
+def test_an_unreachable_moodle_raises_service_unreachable(mocked: responses.RequestsMock) -> None:
+    mocked.post(ENDPOINT, body=requests.ConnectionError("connection refused"))
+
+    with pytest.raises(ServiceUnreachable):
+        MoodleClient(SITE, TOKEN, requests.Session()).site_info()
+
+
+def test_an_xml_answer_is_rejected(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    mocked.post(ENDPOINT, body="<RESPONSE/>", content_type="application/xml")
+
+    with pytest.raises(ServiceRejected, match="JSON"):
+        client.site_info()
+
+
+def test_the_token_never_appears_in_errors_or_logs(
+    mocked: responses.RequestsMock, client: MoodleClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    echo = {"exception": "moodle_exception", "errorcode": "invalidtoken", "message": f"bad {TOKEN}", "debuginfo": TOKEN}
+    serve(mocked, lambda fn, form: echo)
+    caplog.set_level(logging.DEBUG)
+
+    with pytest.raises(SyncError) as caught:
+        client.site_info()
+
+    texts = [str(caught.value), repr(caught.value), repr(client), caplog.text]
+    assert all(TOKEN not in text for text in texts), texts
