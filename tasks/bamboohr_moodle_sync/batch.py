@@ -69,22 +69,34 @@ class Batch:
         plan = self._plan(batch)
         counts = plan.counts()
         if self.settings.dry_run:
-            self.log("dry run: planned, nothing written", extra={**log_context, "counts": counts, "plan": _describe(plan)})
+            self.log(
+                "dry run: planned, nothing written", extra={**log_context, "counts": counts, "plan": _describe(plan)}
+            )
             return BatchResult("dry-run", start, start, counts, plan.failures)
 
         failures = self._write(plan)
         counts = _with_write_failures(plan, failures)
         all_failures = plan.failures + failures
         for failure in all_failures:
-            self.log("record not synced", extra={**log_context, "employee_id": failure.employee_id, "reason": failure.reason})
+            self.log(
+                "record not synced", extra={**log_context, "employee_id": failure.employee_id, "reason": failure.reason}
+            )
         try:
             self.store.commit_batch(start, from_missing, end, snapshot, counts, (f.employee_id for f in all_failures))
         except StaleBatch as exc:
-            self.log("another run committed this batch first; nothing more to do", extra={**log_context, "detail": str(exc)})
+            self.log(
+                "another run committed this batch first; nothing more to do", extra={**log_context, "detail": str(exc)}
+            )
             return BatchResult("stale", start, start, counts, all_failures)
         self.log(
             "batch committed",
-            extra={**log_context, "next_since": end.since, "next_offset": end.offset, "total": snapshot.total, "counts": counts},
+            extra={
+                **log_context,
+                "next_since": end.since,
+                "next_offset": end.offset,
+                "total": snapshot.total,
+                "counts": counts,
+            },
         )
         return BatchResult("final" if final else "committed", start, end, counts, all_failures)
 
@@ -148,7 +160,7 @@ class Batch:
             raise MassSuspensionBlocked(
                 f"this window would suspend {would_suspend} active Moodle accounts, more than "
                 f"MAX_SUSPENSIONS={self.settings.max_suspensions}; nothing was changed. If BambooHR is right, "
-                "raise MAX_SUSPENSIONS or start one execution with input {\"allowMassSuspend\": true} "
+                'raise MAX_SUSPENSIONS or start one execution with input {"allowMassSuspend": true} '
                 "(ALLOW_MASS_SUSPEND=1 for a task run by hand)"
             )
 
@@ -166,7 +178,9 @@ class Batch:
     def _write(self, plan: Plan) -> list[RecordFailure]:
         failures: list[RecordFailure] = []
         if plan.creates:
-            _, create_failures = self.moodle.create_users([create_payload(u, self.settings.moodle_auth) for u in plan.creates])
+            _, create_failures = self.moodle.create_users(
+                [create_payload(u, self.settings.moodle_auth) for u in plan.creates]
+            )
             failures += create_failures
         if plan.updates:
             by_user_id = {str(u.user_id): u.employee_id for u in plan.updates}

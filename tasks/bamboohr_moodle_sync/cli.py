@@ -1,8 +1,8 @@
 """The ``bamboohr-moodle-sync`` command.
 
-    batch       sync one batch (the task image's command); exit codes in docs/contract.md
-    emulate     run the BambooHR and Moodle emulators for trying the task by hand   (local extra)
-    local-run   run the whole pipeline offline: state machine, tasks, emulators      (local extra)
+batch       sync one batch (the task image's command); exit codes in docs/contract.md
+emulate     run the BambooHR and Moodle emulators for trying the task by hand   (local extra)
+local-run   run the whole pipeline offline: state machine, tasks, emulators      (local extra)
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def _run_local(module: str, argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bamboohr-moodle-sync", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser = argparse.ArgumentParser(
+        prog="bamboohr-moodle-sync", description=__doc__.splitlines()[0] if __doc__ else ""
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("batch", help="sync one batch of BambooHR changes into Moodle (settings from the environment)")
     commands.add_parser("emulate", help="run local BambooHR and Moodle emulators", add_help=False)

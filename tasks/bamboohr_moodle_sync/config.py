@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 DEFAULT_BAMBOOHR_API_ROOT = "https://api.bamboohr.com/api/gateway.php/{domain}"
-PLACEHOLDER_SECRET = "REPLACE_ME"
+PLACEHOLDER_SECRET = "REPLACE_ME"  # noqa: S105 - the template's placeholder, not a secret
 
 
 def normalise_timestamp(value: str) -> str:
@@ -118,7 +118,9 @@ def load_settings(**overrides: Any) -> Settings:
 
 def resolve_credentials(settings: Settings, secrets: SecretsManagerClient | None) -> tuple[str, str]:
     """The BambooHR API key and the Moodle token: given directly, or read from Secrets Manager."""
-    api_key = _credential(settings.bamboohr_api_key, settings.bamboohr_secret_id, "api_key", "BAMBOOHR_SECRET_ID", secrets)
+    api_key = _credential(
+        settings.bamboohr_api_key, settings.bamboohr_secret_id, "api_key", "BAMBOOHR_SECRET_ID", secrets
+    )
     token = _credential(settings.moodle_token, settings.moodle_secret_id, "token", "MOODLE_SECRET_ID", secrets)
     return api_key, token
 
@@ -139,6 +141,6 @@ def _credential(
     if not isinstance(value, str) or not value or value == PLACEHOLDER_SECRET:
         raise ConfigError(
             f"secret {variable}={secret_id} still holds no real {key}: "
-            f"aws secretsmanager put-secret-value --secret-id {secret_id} --secret-string '{{\"{key}\": \"...\"}}'"
+            f'aws secretsmanager put-secret-value --secret-id {secret_id} --secret-string \'{{"{key}": "..."}}\''
         )
     return value

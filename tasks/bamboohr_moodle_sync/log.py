@@ -1,4 +1,4 @@
-"""Structured logs: JSON lines through aws-lambda-powertools' Logger, which works outside Lambda too.
+"""Structured logs: JSON lines on stdout through aws-lambda-powertools' Logger (it works outside Lambda).
 
 Nothing secret is ever passed to the logger: credentials live only in the clients' sessions.
 """
@@ -7,10 +7,29 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from typing import TextIO
 
 from aws_lambda_powertools import Logger
 
-logger = Logger(service="bamboohr-moodle-sync", level=os.environ.get("LOG_LEVEL", "INFO"))
 
-# urllib3 logs each retry with the URL; keep it, but never at DEBUG (which would dump headers).
+class _CurrentStdoutHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stdout`` is at the time of each record, not at import."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+logger = Logger(
+    service="bamboohr-moodle-sync",
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+    logger_handler=_CurrentStdoutHandler(),
+)
+
+# urllib3 logs each retry with its URL; never at DEBUG, which would dump request details.
 logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -147,7 +147,9 @@ def load_mapping(path: Path | None) -> FieldMapping:
         raise ConfigError(f"MAPPING_FILE {path}: {exc}") from exc
     for moodle_field, sources in table.items():
         if moodle_field not in SYNCABLE_FIELDS:
-            raise ConfigError(f"MAPPING_FILE {path}: Moodle field {moodle_field!r} is not one of {sorted(SYNCABLE_FIELDS)}")
+            raise ConfigError(
+                f"MAPPING_FILE {path}: Moodle field {moodle_field!r} is not one of {sorted(SYNCABLE_FIELDS)}"
+            )
         sources = [sources] if isinstance(sources, str) else sources
         if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
             raise ConfigError(f"MAPPING_FILE {path}: {moodle_field} must be a BambooHR field name or a list of them")

@@ -141,7 +141,9 @@ def plan_batch(
             if account.suspended:
                 plan.updates.append(Update(employee_id, account.id, "updated", {"idnumber": employee_id}))
             else:
-                plan.updates.append(Update(employee_id, account.id, "suspended", {"suspended": 1, "idnumber": employee_id}))
+                plan.updates.append(
+                    Update(employee_id, account.id, "suspended", {"suspended": 1, "idnumber": employee_id})
+                )
             continue
         if inactive:
             plan.skipped.append((employee_id, "inactive and has no Moodle account"))

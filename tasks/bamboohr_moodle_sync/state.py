@@ -201,7 +201,10 @@ class StateStore:
         return {
             "TableName": self._table,
             "Key": {"pk": {"S": f"window#{since}"}},
-            "UpdateExpression": "SET " + ", ".join(set_parts) + " ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(additions))),
+            "UpdateExpression": "SET "
+            + ", ".join(set_parts)
+            + " ADD "
+            + ", ".join(f"#c{i} :c{i}" for i in range(len(additions))),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }

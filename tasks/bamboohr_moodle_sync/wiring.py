@@ -21,7 +21,9 @@ def build_batch() -> Batch:
     bamboohr = BambooHRClient(
         settings.bamboohr_api_root,
         api_key,
-        credential_hint=_hint("BambooHR API key", "BAMBOOHR_SECRET_ID", settings.bamboohr_secret_id, "BAMBOOHR_API_KEY"),
+        credential_hint=_hint(
+            "BambooHR API key", "BAMBOOHR_SECRET_ID", settings.bamboohr_secret_id, "BAMBOOHR_API_KEY"
+        ),
     )
     moodle = MoodleClient(
         settings.moodle_url,

@@ -5,10 +5,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from bamboohr_moodle_sync.config import load_settings, resolve_credentials
 from bamboohr_moodle_sync.errors import ConfigError
+from moto import mock_aws
+
 from tests.aws import REGION
 
 REQUIRED = {
@@ -21,12 +21,12 @@ REQUIRED = {
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    for name in list(REQUIRED) + ["SINCE", "OFFSET", "BAMBOOHR_API_URL", "BAMBOOHR_SECRET_ID", "MOODLE_SECRET_ID"]:
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in [*REQUIRED, "SINCE", "OFFSET", "BAMBOOHR_API_URL", "BAMBOOHR_SECRET_ID", "MOODLE_SECRET_ID"]:
         monkeypatch.delenv(name, raising=False)
     for name, value in REQUIRED.items():
         monkeypatch.setenv(name, value)
-    yield monkeypatch
+    return monkeypatch
 
 
 def test_defaults_follow_the_contract(env: pytest.MonkeyPatch) -> None:
@@ -74,7 +74,13 @@ def test_every_missing_variable_is_named_in_one_error(env: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SINCE", "yesterday"), ("SINCE", "2026-01-01T00:00:00"), ("OFFSET", "-1"), ("BATCH_SIZE", "0"), ("MOODLE_URL", "moodle.org")],
+    [
+        ("SINCE", "yesterday"),
+        ("SINCE", "2026-01-01T00:00:00"),
+        ("OFFSET", "-1"),
+        ("BATCH_SIZE", "0"),
+        ("MOODLE_URL", "moodle.org"),
+    ],
 )
 def test_malformed_values_are_refused_with_their_name(env: pytest.MonkeyPatch, name: str, value: str) -> None:
     env.setenv(name, value)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bamboohr_moodle_sync.errors import ConfigError
 from bamboohr_moodle_sync.mapping import DesiredUser, FieldMapping, clean_username, load_mapping
 from bamboohr_moodle_sync.models import RecordFailure
@@ -79,7 +78,9 @@ def test_inactive_status_makes_an_inactive_user() -> None:
         ({"workEmail": "x" * 95 + "@acme.test"}, "at most 100"),
     ],
 )
-def test_records_moodle_would_refuse_are_failures_naming_the_reason(fields: dict[str, str | None], reason_part: str) -> None:
+def test_records_moodle_would_refuse_are_failures_naming_the_reason(
+    fields: dict[str, str | None], reason_part: str
+) -> None:
     result = DEFAULT.desired_user(employee(**fields))
     assert isinstance(result, RecordFailure)
     assert result.employee_id == "7"
@@ -129,7 +130,9 @@ def test_bad_mapping_files_are_config_errors(tmp_path: Path, content: str, messa
 
 
 def test_custom_mapping_keeps_idnumber_as_the_employee_id() -> None:
-    mapping = FieldMapping({"username": ("homeEmail",), "email": ("homeEmail",), "firstname": ("firstName",), "lastname": ("lastName",)})
+    mapping = FieldMapping(
+        {"username": ("homeEmail",), "email": ("homeEmail",), "firstname": ("firstName",), "lastname": ("lastName",)}
+    )
     user = mapping.desired_user(employee(homeEmail="jo@home.test"))
     assert isinstance(user, DesiredUser)
     assert user.fields["idnumber"] == "7"

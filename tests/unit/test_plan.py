@@ -21,7 +21,9 @@ def person(employee_id: str, email: str | None = None, status: str = "Active", *
     }
 
 
-def account(user_id: int, employee_id: str = "", *, username: str | None = None, suspended: bool = False, **fields: str) -> MoodleUser:
+def account(
+    user_id: int, employee_id: str = "", *, username: str | None = None, suspended: bool = False, **fields: str
+) -> MoodleUser:
     username = username or f"e{employee_id or user_id}@acme.test"
     base = {
         "email": username,

@@ -4,11 +4,11 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from bamboohr_moodle_sync import state as state_module
 from bamboohr_moodle_sync.models import Change, ChangeList
 from bamboohr_moodle_sync.state import StaleBatch, StateStore, Watermark
+from moto import mock_aws
+
 from tests.aws import REGION, create_state_table
 
 COUNTS = {"created": 2, "updated": 1, "suspended": 0, "reactivated": 0, "unchanged": 0, "skipped": 0, "failed": 1}
@@ -31,7 +31,9 @@ def test_missing_watermark_reads_as_none(store: StateStore) -> None:
     assert store.read_watermark() is None
 
 
-def test_snapshot_slices_are_read_back_in_order_across_chunks(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_snapshot_slices_are_read_back_in_order_across_chunks(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(state_module, "SNAPSHOT_CHUNK_ENTRIES", 7)
     window = changes(30)
     snapshot = store.save_snapshot("S", window, [])
@@ -44,7 +46,9 @@ def test_snapshot_slices_are_read_back_in_order_across_chunks(store: StateStore,
 
 
 def test_freezing_a_window_takes_carried_ids_out_of_the_retry_list(store: StateStore) -> None:
-    store.commit_batch(Watermark("A", 0), True, Watermark("A", 1), store.save_snapshot("A", changes(2), []), COUNTS, ["41", "42"])
+    store.commit_batch(
+        Watermark("A", 0), True, Watermark("A", 1), store.save_snapshot("A", changes(2), []), COUNTS, ["41", "42"]
+    )
     assert store.read_retry_ids() == {"41", "42"}
     store.save_snapshot("B", changes(1), ["41"])
     assert store.read_retry_ids() == {"42"}

@@ -1,0 +1,384 @@
+"""The emulated Moodle 4.5 web-service functions, each ``(state, cleaned params, site url) -> answer``.
+
+They follow ``user/externallib.php`` and ``cohort/externallib.php``: ``create_users``, ``delete_users``,
+``create_cohorts``, ``add_cohort_members`` and ``delete_cohort_members`` are one transaction (any
+:class:`MoodleError` rolls the whole call back, which the caller does). ``update_users`` runs one transaction
+per user since 4.0 and catches every exception into a warning, so a too-long column there is the warning
+``dmlwriteexception`` "Error writing to database" for that user, and the other users are updated.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bamboohr_moodle_sync.local.moodle_params import INT, RAW, RAW_TRIMMED, USERNAME, Site, clean_param, validate_email
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Column sizes from lib/db/install.xml; a longer value fails the INSERT/UPDATE.
+COLUMN_SIZES = {
+    "username": 100, "firstname": 100, "lastname": 100, "email": 100, "idnumber": 255, "department": 255,
+    "institution": 255, "city": 120, "auth": 20, "country": 2, "lang": 30, "timezone": 100,
+}  # fmt: skip
+INTERNAL_AUTHS = frozenset({"manual", "email", "nologin"})  # auth plugins whose is_internal() is true
+SYSTEM_CONTEXT, CATEGORY_CONTEXT = 1, 3  # context ids of the site and of the default category (id 1)
+_USER_DEFAULTS: dict[str, Any] = {
+    "auth": "manual", "idnumber": "", "department": "", "institution": "", "city": "", "country": "",
+    "lang": "en", "timezone": "99", "description": "", "suspended": False, "confirmed": True, "password": "",
+    "mailformat": 1, "customfields": {}, "preferences": {},
+}  # fmt: skip
+
+
+class MoodleError(Exception):
+    """An exception as Moodle serialises it: class, errorcode, message and (debugging only) debuginfo."""
+
+    def __init__(self, exception: str, errorcode: str, message: str, debuginfo: str | None = None):
+        super().__init__(f"{errorcode}: {message}")
+        self.exception, self.errorcode, self.message, self.debuginfo = exception, errorcode, message, debuginfo
+
+
+def invalid(debuginfo: str) -> MoodleError:
+    return MoodleError(
+        "core\\exception\\invalid_parameter_exception",
+        "invalidparameter",
+        "Invalid parameter value detected",
+        debuginfo,
+    )
+
+
+def _missing(table: str) -> MoodleError:
+    return MoodleError(
+        "dml_missing_record_exception", "invalidrecord", f"Can't find data record in database table {table}."
+    )
+
+
+def _too_long(record: dict[str, Any]) -> MoodleError | None:
+    for column, size in COLUMN_SIZES.items():
+        if len(str(record.get(column, ""))) > size:
+            debuginfo = f"ERROR:  value too long for type character varying({size})"
+            return MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database", debuginfo)
+    return None
+
+
+@dataclass
+class State:
+    """The site's tables. ``snapshot``/``restore`` give a call its transaction; id sequences never roll back."""
+
+    site: Site
+    allowaccountssameemail: bool = False
+    password_policy: bool = True
+    profile_fields: frozenset[str] = frozenset()
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    cohorts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    members: set[tuple[int, int]] = field(default_factory=set)
+    rejected_usernames: set[str] = field(default_factory=set)
+    rejected_idnumbers: set[str] = field(default_factory=set)
+    next_user_id: int = 1
+    next_cohort_id: int = 1
+
+    def __post_init__(self) -> None:
+        self.insert_user({"username": "guest", "firstname": "Guest user", "lastname": " ", "email": "root@localhost"})
+        self.insert_user({"username": "admin", "firstname": "Admin", "lastname": "User", "email": "admin@example.test"})
+
+    def snapshot(self) -> tuple[Any, ...]:
+        return copy.deepcopy((self.users, self.cohorts, self.members))
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        self.users, self.cohorts, self.members = snapshot
+
+    def insert_user(self, fields: dict[str, Any]) -> int:
+        user_id, self.next_user_id = self.next_user_id, self.next_user_id + 1
+        self.users[user_id] = copy.deepcopy(_USER_DEFAULTS) | fields | {"id": user_id}
+        return user_id
+
+    def insert_cohort(self, fields: dict[str, Any]) -> int:
+        cohort_id, self.next_cohort_id = self.next_cohort_id, self.next_cohort_id + 1
+        defaults = {"contextid": SYSTEM_CONTEXT, "description": "", "descriptionformat": 1, "visible": True}
+        self.cohorts[cohort_id] = defaults | fields | {"id": cohort_id}
+        return cohort_id
+
+    def rejected(self, *users: dict[str, Any]) -> bool:
+        return any(
+            u.get("username") in self.rejected_usernames or u.get("idnumber") in self.rejected_idnumbers for u in users
+        )
+
+    def email_taken(self, email: str, except_id: int | None = None) -> bool:
+        return any(u["email"].lower() == email.lower() and u["id"] != except_id for u in self.users.values())
+
+    def set_profile(self, user: dict[str, Any], given: dict[str, Any]) -> None:
+        for pair in given.get("customfields", []):
+            if pair["type"] in self.profile_fields:  # profile_save_data() ignores fields the site lacks
+                user["customfields"][pair["type"]] = pair["value"]
+        for pair in given.get("preferences", []):
+            user["preferences"][pair["type"]] = pair["value"]
+
+
+def user_details(user: dict[str, Any], site_url: str) -> dict[str, Any]:
+    """``user_get_user_details`` as an admin sees it; empty optional fields are left out."""
+    details: dict[str, Any] = {k: user[k] for k in ("id", "username", "firstname", "lastname")}
+    details |= {"fullname": f"{user['firstname']} {user['lastname']}", "email": user["email"]}
+    details["department"] = user["department"]
+    details |= {k: user[k] for k in ("institution", "idnumber") if user[k]}
+    details |= {"firstaccess": 0, "lastaccess": 0, "auth": user["auth"], "suspended": bool(user["suspended"])}
+    details |= {"confirmed": bool(user["confirmed"]), "lang": user["lang"], "theme": "", "timezone": user["timezone"]}
+    details |= {"mailformat": user["mailformat"], "trackforums": 0}
+    details |= {k: user[k] for k in ("description", "city", "country") if user[k]}
+    picture = f"{site_url}/theme/image.php/boost/core/1/u/"
+    details |= {"descriptionformat": 1, "profileimageurlsmall": picture + "f2", "profileimageurl": picture + "f1"}
+    if user["customfields"]:
+        details["customfields"] = [
+            {"type": "text", "value": v, "displayvalue": v, "name": k, "shortname": k}
+            for k, v in user["customfields"].items()
+        ]
+    return details
+
+
+def site_info(state: State, params: dict[str, Any], site_url: str) -> Any:
+    admin = state.users[2]
+    return {
+        "sitename": "Moodle emulator", "username": admin["username"], "firstname": admin["firstname"],
+        "lastname": admin["lastname"], "fullname": f"{admin['firstname']} {admin['lastname']}", "lang": "en",
+        "userid": 2, "siteurl": site_url, "userpictureurl": f"{site_url}/theme/image.php/boost/core/1/u/f1",
+        "functions": [{"name": name, "version": "2024100700"} for name in sorted(CALLS)],
+        "downloadfiles": 0, "uploadfiles": 0, "release": "4.5 (Build: 20240903)", "version": "2024100700",
+        "mobilecssurl": "", "advancedfeatures": [], "usercanmanageownfiles": True, "userquota": 0,
+        "usermaxuploadfilesize": -1, "userhomepage": 1, "siteid": 1, "sitecalendartype": "gregorian",
+        "usercalendartype": "gregorian", "userissiteadmin": True, "theme": "boost",
+    }  # fmt: skip
+
+
+def get_users_by_field(state: State, params: dict[str, Any], site_url: str) -> Any:
+    field_name = params["field"]
+    types = {"id": INT, "idnumber": RAW, "username": USERNAME, "email": RAW_TRIMMED}
+    if field_name not in types:
+        raise MoodleError(
+            "core\\exception\\coding_exception",
+            "codingerror",
+            "Coding error detected, it must be fixed by a programmer: invalid field parameter",
+            f"The search field '{field_name}' is not supported, look at the web service documentation",
+        )
+    wanted: set[Any] = set()
+    for value in params["values"]:
+        cleaned = clean_param(value, types[field_name], state.site)
+        if cleaned != value:
+            raise invalid(f"The field '{field_name}' value is invalid: {value}(cleaned value: {cleaned})")
+        wanted.add(int(value) if field_name == "id" else value)
+    found = [u for _, u in sorted(state.users.items()) if u[field_name] in wanted and u[field_name]]
+    return [user_details(u, site_url) for u in found]
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern), re.I | re.S)
+
+
+def _criterion(key: str, value: str) -> Callable[[dict[str, Any]], bool]:
+    """Exact match for id, idnumber, username and auth; case-insensitive LIKE for the others."""
+    if key in ("email", "firstname", "lastname"):
+        pattern = _like(value)
+        return lambda user: bool(user[key]) and pattern.fullmatch(user[key]) is not None
+    target: Any = (int(value) if re.fullmatch(r"-?[0-9]+", value) else 0) if key == "id" else value
+    return lambda user: bool(user[key]) and user[key] == target
+
+
+def get_users(state: State, params: dict[str, Any], site_url: str) -> Any:
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    warnings: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for criterion in params["criteria"]:
+        key, value = criterion["key"], criterion["value"]
+        if key in used:
+            raise MoodleError("core\\exception\\moodle_exception", "keyalreadyset", "error/keyalreadyset")
+        used.add(key)
+        if key in ("id", "idnumber", "username", "auth", "email", "firstname", "lastname"):
+            tests.append(_criterion(key, value))
+        else:
+            message = f"The search key '{key}' is not supported, look at the web service documentation"
+            warnings.append({"item": key, "warningcode": "invalidfieldparameter", "message": message})
+    found = [u for _, u in sorted(state.users.items()) if all(test(u) for test in tests)]
+    return {"users": [user_details(u, site_url) for u in found], "warnings": warnings}
+
+
+def _password_problem(password: str) -> str | None:
+    """The default password policy: 8 characters, a digit, a lower and an upper case letter, a symbol."""
+    rules = [
+        (len(password) >= 8, "Passwords must be at least 8 characters long."),
+        (re.search(r"[0-9]", password) is not None, "Passwords must have at least 1 digit(s)."),
+        (re.search(r"[a-z]", password) is not None, "Passwords must have at least 1 lower case letter(s)."),
+        (re.search(r"[A-Z]", password) is not None, "Passwords must have at least 1 upper case letter(s)."),
+        (re.search(r"[^a-zA-Z0-9]", password) is not None, "The password must have at least 1 special character(s)."),
+    ]
+    problems = [f"<div>{message}</div>" for ok, message in rules if not ok]
+    return "".join(problems) or None
+
+
+def create_users(state: State, params: dict[str, Any], site_url: str) -> Any:
+    if state.rejected(*params["users"]):
+        raise invalid("Rejected by the emulator's reject_user fault")
+    created: list[dict[str, Any]] = []
+    auths = state.site.auths - {"mnet", "webservice"}
+    for user in params["users"]:
+        for name in ("username", "firstname", "lastname"):
+            if user[name].strip() == "":
+                raise invalid(f"The field {name} cannot be blank")
+        if any(u["username"] == user["username"] for u in state.users.values()):
+            raise invalid(f"Username already exists: {user['username']}")
+        if user["auth"] not in auths:
+            raise invalid(f"Invalid authentication type: {user['auth']}")
+        if user["auth"] in INTERNAL_AUTHS and not user.get("password") and not user.get("createpassword"):
+            raise invalid("Invalid password: you must provide a password, or set createpassword.")
+        if not validate_email(user["email"]):
+            raise invalid(f"Email address is invalid: {user['email']}")
+        if not state.allowaccountssameemail and state.email_taken(user["email"]):
+            raise invalid(f"Email address already exists: {user['email']}")
+        problem = _password_problem(user["password"]) if state.password_policy and user.get("password") else None
+        if problem:
+            raise invalid(problem)
+        record = {k: v for k, v in user.items() if k not in ("createpassword", "customfields", "preferences")}
+        error = _too_long(record)
+        if error:
+            raise error
+        user_id = state.insert_user(record)
+        state.set_profile(state.users[user_id], user)
+        created.append({"id": user_id, "username": user["username"]})
+    return created
+
+
+def _warning(user_id: int, code: str, message: str) -> dict[str, Any]:
+    return {"item": "user", "itemid": user_id, "warningcode": code, "message": message}
+
+
+def update_users(state: State, params: dict[str, Any], site_url: str) -> Any:
+    touched = [state.users[u["id"]] for u in params["users"] if u["id"] in state.users]
+    if state.rejected(*params["users"], *touched):
+        raise invalid("Rejected by the emulator's reject_user fault")
+    warnings: list[dict[str, Any]] = []
+    for user in params["users"]:
+        existing = state.users.get(user["id"])
+        if existing is None:
+            warnings.append(_warning(user["id"], "invaliduserid", "Invalid user ID"))
+            continue
+        if "email" in user and user["email"] != existing["email"]:
+            if not validate_email(user["email"]):
+                warnings.append(_warning(user["id"], "useremailinvalid", "Invalid email address"))
+                continue
+            if not state.allowaccountssameemail and state.email_taken(user["email"], except_id=user["id"]):
+                warnings.append(_warning(user["id"], "useremailduplicate", "Duplicate address"))
+                continue
+        changes = {k: v for k, v in user.items() if k not in ("customfields", "preferences", "userpicture")}
+        renamed = changes.get("username", existing["username"]) != existing["username"]
+        error = _too_long(existing | changes)
+        if error is None and renamed and any(u["username"] == changes["username"] for u in state.users.values()):
+            error = MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database")
+        if error is not None:  # the user's own transaction rolls back; the exception becomes a warning
+            warnings.append(_warning(user["id"], error.errorcode, error.message))
+            continue
+        existing.update(changes)
+        state.set_profile(existing, user)
+    return {"warnings": warnings}
+
+
+def delete_users(state: State, params: dict[str, Any], site_url: str) -> Any:
+    for user_id in params["userids"]:
+        if user_id not in state.users:
+            raise _missing("user")
+        if user_id == 2:
+            raise MoodleError("core\\exception\\moodle_exception", "useradminodelete", "error/useradminodelete")
+        del state.users[user_id]
+        state.members = {m for m in state.members if m[1] != user_id}
+    return None
+
+
+def _cohort_out(cohort: dict[str, Any]) -> dict[str, Any]:
+    return {k: cohort[k] for k in ("id", "name", "idnumber", "description", "descriptionformat", "visible")}
+
+
+def create_cohorts(state: State, params: dict[str, Any], site_url: str) -> Any:
+    created = []
+    for cohort in params["cohorts"]:
+        category = cohort["categorytype"]
+        if category["type"] not in ("id", "idnumber", "system"):
+            raise invalid(f"category type must be id, idnumber or system:{category['type']}")
+        if category["type"] != "system" and category["value"] != ("1" if category["type"] == "id" else ""):
+            raise _missing("course_categories")
+        if any(c["idnumber"] == cohort["idnumber"] for c in state.cohorts.values()):
+            raise invalid(f"record already exists: idnumber={cohort['idnumber']}")
+        contextid = SYSTEM_CONTEXT if category["type"] == "system" else CATEGORY_CONTEXT
+        fields = {k: v for k, v in cohort.items() if k != "categorytype"} | {"contextid": contextid}
+        created.append(_cohort_out(state.cohorts[state.insert_cohort(fields)]))
+    return created
+
+
+def search_cohorts(state: State, params: dict[str, Any], site_url: str) -> Any:
+    context = params["context"]
+    levels = {("system", 0): SYSTEM_CONTEXT, ("coursecat", 1): CATEGORY_CONTEXT}
+    contextid = context["contextid"] or levels.get((context["contextlevel"], context["instanceid"]), 0)
+    if contextid not in (SYSTEM_CONTEXT, CATEGORY_CONTEXT):
+        raise invalid("Missing parameters, please provide either context level with instance id or contextid")
+    if params["includes"] not in ("self", "parents", "all"):
+        raise invalid("Invalid parameter value for includes")
+    allowed = {contextid} | ({SYSTEM_CONTEXT} if params["includes"] == "parents" else set())
+    query = params["query"].lower()
+    found = [
+        c
+        for _, c in sorted(state.cohorts.items(), key=lambda item: item[1]["name"])
+        if (params["includes"] == "all" or c["contextid"] in allowed)
+        and any(query in str(c[k]).lower() for k in ("name", "idnumber", "description"))
+    ]
+    start = params["limitfrom"]
+    return {"cohorts": [_cohort_out(c) for c in found[start : start + params["limitnum"]]]}
+
+
+def add_cohort_members(state: State, params: dict[str, Any], site_url: str) -> Any:
+    warnings: list[dict[str, Any]] = []
+    for member in params["members"]:
+        ctype, utype = member["cohorttype"], member["usertype"]
+        if ctype["type"] not in ("id", "idnumber"):
+            warnings.append({"warningcode": "1", "message": f"invalid parameter: cohortype={ctype['type']}"})
+            continue
+        if utype["type"] not in ("id", "username"):
+            warnings.append({"warningcode": "1", "message": f"invalid parameter: usertype={utype['type']}"})
+            continue
+        cohort = next((c for c in state.cohorts.values() if str(c[ctype["type"]]) == ctype["value"]), None)
+        if cohort is None:
+            warnings.append({"warningcode": "2", "message": f"cohort {ctype['type']}={ctype['value']} not exists"})
+            continue
+        user = next((u for u in state.users.values() if str(u[utype["type"]]) == utype["value"]), None)
+        if user is None:
+            warnings.append({"warningcode": "2", "message": f"user {utype['type']}={utype['value']} not exists"})
+            continue
+        if (cohort["id"], user["id"]) in state.members:
+            message = (
+                f"record already exists: cohort({ctype['type']}={ctype['value']} {utype['type']}={utype['value']})"
+            )
+            warnings.append({"warningcode": "3", "message": message})
+            continue
+        state.members.add((cohort["id"], user["id"]))
+    return {"warnings": warnings}
+
+
+def delete_cohort_members(state: State, params: dict[str, Any], site_url: str) -> Any:
+    for member in params["members"]:
+        if member["cohortid"] not in state.cohorts:
+            raise _missing("cohort")
+        if member["userid"] not in state.users:
+            raise _missing("user")
+        state.members.discard((member["cohortid"], member["userid"]))
+    return None
+
+
+CALLS: dict[str, Callable[[State, dict[str, Any], str], Any]] = {
+    "core_webservice_get_site_info": site_info,
+    "core_user_get_users_by_field": get_users_by_field,
+    "core_user_get_users": get_users,
+    "core_user_create_users": create_users,
+    "core_user_update_users": update_users,
+    "core_user_delete_users": delete_users,
+    "core_cohort_create_cohorts": create_cohorts,
+    "core_cohort_search_cohorts": search_cohorts,
+    "core_cohort_add_cohort_members": add_cohort_members,
+    "core_cohort_delete_cohort_members": delete_cohort_members,
+}

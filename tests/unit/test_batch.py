@@ -1,0 +1,215 @@
+"""The batch task end to end: real HTTP to both emulators, moto for the state table."""
+
+from __future__ import annotations
+
+import pytest
+from bamboohr_moodle_sync import http
+from bamboohr_moodle_sync.state import StateStore, Watermark
+
+from tests.world import World
+
+INITIAL = "1970-01-01T00:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the transport's retries, with sub-second backoff so storms finish quickly."""
+    fast = http.RetryPolicy(total_attempts=8, backoff_factor=0.01, backoff_max=0.05, backoff_jitter=0.0)
+    original = http.make_session
+    monkeypatch.setattr("bamboohr_moodle_sync.bamboohr.make_session", lambda: original(fast))
+    monkeypatch.setattr("bamboohr_moodle_sync.moodle.make_session", lambda: original(fast))
+
+
+def test_first_window_provisions_every_active_employee_exactly_once(world: World) -> None:
+    world.bamboohr.emulator.seed(45)
+    runs = world.drain()
+    assert len(runs) == 5
+    assert world.active_accounts() == world.expected_accounts()
+    assert len({u["idnumber"] for u in world.moodle.emulator.users()}) == len(world.moodle.emulator.users())
+    latest = max(e["lastChanged"] or "" for e in world.bamboohr.emulator.employees())
+    assert world.watermark is not None and world.watermark.offset == 0
+    assert world.watermark.since == latest.replace("+00:00", "Z")
+
+
+def test_window_counters_add_up_to_the_change_list(world: World) -> None:
+    world.bamboohr.emulator.seed(25)
+    world.drain()
+    counters = world.store.read_counters(INITIAL)
+    outcomes = ("created", "updated", "suspended", "reactivated", "unchanged", "skipped", "failed")
+    assert sum(counters[name] for name in outcomes) == counters["total"] == 25
+    assert counters["batches"] == 3
+    assert counters["created"] == len(world.active_accounts())
+
+
+def test_the_same_batch_run_twice_changes_nothing_the_second_time(world: World) -> None:
+    world.bamboohr.emulator.seed(15)
+    first = world.run_batch(SINCE=INITIAL, OFFSET="0")
+    accounts = world.moodle.emulator.users()
+    again = world.run_batch(SINCE=INITIAL, OFFSET="0")
+    assert (first.exit_code, again.exit_code) == (0, 0)
+    assert "stale" in again.stderr
+    assert world.moodle.emulator.users() == accounts
+    assert world.watermark == Watermark(INITIAL, 10)
+    assert world.store.read_counters(INITIAL)["batches"] == 1
+
+
+def test_a_task_killed_before_its_commit_reaches_the_same_end_state_when_rerun(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.bamboohr.emulator.seed(15)
+    with monkeypatch.context() as patch:
+        patch.setattr(StateStore, "commit_batch", _killed)
+        with pytest.raises(KeyboardInterrupt):
+            world.run_batch()
+    assert world.watermark is None
+    assert world.moodle.emulator.users(), "the killed task had written to Moodle"
+    world.drain()
+    assert world.active_accounts() == world.expected_accounts()
+
+
+def _killed(*args: object, **kwargs: object) -> None:
+    raise KeyboardInterrupt  # what SIGINT/SIGTERM does to a Python process mid-run
+
+
+def hire_known(world: World, **fields: str) -> str:
+    values = {"firstName": "Ada", "lastName": "Lovelace", "workEmail": "ada@acme.test", "status": "Active"}
+    values.update({"department": "Maths", "division": "R&D", **fields})
+    return world.bamboohr.emulator.hire(**values)
+
+
+def test_an_edit_made_while_a_backlog_drains_is_picked_up_by_the_next_window(world: World) -> None:
+    ada = hire_known(world)
+    world.bamboohr.emulator.seed(29)
+    world.run_batch()  # batch 1 of 3: Ada is synced
+    world.bamboohr.emulator.advance(60)
+    world.bamboohr.emulator.update(ada, department="Edited During Drain")
+    world.drain()
+    assert world.store.read_counters(INITIAL)["total"] == 30, "the edit must not join the frozen window"
+    assert world.moodle.emulator.users_by_idnumber(ada)[0]["department"] == "Maths"
+    world.drain()
+    assert world.moodle.emulator.users_by_idnumber(ada)[0]["department"] == "Edited During Drain"
+    assert world.active_accounts() == world.expected_accounts()
+
+
+def test_one_record_moodle_rejects_fails_alone_and_is_retried_next_window(world: World) -> None:
+    rejected = hire_known(world, workEmail="rejected@acme.test")
+    world.bamboohr.emulator.seed(9)
+    world.moodle.emulator.reject_user(username="rejected@acme.test")
+    world.drain()
+    expected = world.expected_accounts()
+    assert world.active_accounts() == {k: v for k, v in expected.items() if k != rejected}
+    assert world.store.read_counters(INITIAL)["failed"] >= 1
+    assert rejected in world.store.read_retry_ids()
+
+    world.moodle.emulator.clear_rejections()
+    world.drain()  # nothing changed in BambooHR: the next window is the retry list alone
+    assert world.active_accounts() == expected
+    assert rejected not in world.store.read_retry_ids()
+
+
+def test_a_503_storm_on_both_services_is_ridden_out(world: World) -> None:
+    world.bamboohr.emulator.seed(25)
+    world.bamboohr.faults.error_rate = 0.3
+    world.moodle.server.faults.error_rate = 0.3
+    world.moodle.server.faults.error_status = 503
+    world.drain()
+    assert world.active_accounts() == world.expected_accounts()
+
+
+def test_an_invalid_moodle_token_fails_the_batch_and_leaves_the_watermark(world: World) -> None:
+    world.bamboohr.emulator.seed(5)
+    run = world.run_batch(MOODLE_TOKEN="not-the-token")
+    assert run.exit_code == 1
+    assert "MOODLE_TOKEN" in run.stderr
+    assert world.watermark is None
+    assert world.moodle.emulator.users() == []
+
+
+def test_a_rejected_bamboohr_key_names_the_secret_to_fix(world: World) -> None:
+    run = world.run_batch(BAMBOOHR_API_KEY="wrong-key")
+    assert run.exit_code == 1
+    assert "BAMBOOHR_API_KEY" in run.stderr
+    assert world.watermark is None
+
+
+def test_no_secret_appears_in_any_output(world: World) -> None:
+    world.bamboohr.emulator.seed(12)
+    world.moodle.emulator.reject_user(username=world.bamboohr.emulator.employees()[0]["workEmail"] or "x")
+    world.drain()
+    world.run_batch(MOODLE_TOKEN="not-the-token-either")
+    everything = "\n".join(world.output)
+    assert everything.strip()
+    for secret in (world.bamboohr.api_key, world.moodle.token, "not-the-token-either"):
+        assert secret not in everything
+
+
+def test_a_field_bamboohr_hides_from_the_key_fails_the_batch_naming_it(world: World) -> None:
+    world.bamboohr.emulator.add_api_key("limited", hidden_fields=("workEmail",))
+    world.bamboohr.emulator.seed(5)
+    run = world.run_batch(BAMBOOHR_API_KEY="limited")
+    assert run.exit_code == 1
+    assert "workEmail" in run.stderr
+    assert world.watermark is None
+
+
+def test_leavers_are_suspended_and_returners_reactivated(world: World) -> None:
+    ada = hire_known(world)
+    world.drain()
+    world.bamboohr.emulator.advance(60)
+    world.bamboohr.emulator.terminate(ada)
+    world.drain()
+    assert world.moodle.emulator.users_by_idnumber(ada)[0]["suspended"]
+    world.bamboohr.emulator.advance(60)
+    world.bamboohr.emulator.rehire(ada)
+    world.drain()
+    (account,) = world.moodle.emulator.users_by_idnumber(ada)
+    assert not account["suspended"]
+
+
+def test_a_hand_made_account_is_adopted_not_duplicated(world: World) -> None:
+    user_id = world.moodle.emulator.add_user("ada@acme.test", "Ada", "L", email="ada@acme.test")
+    ada = hire_known(world)
+    world.drain()
+    (account,) = [u for u in world.moodle.emulator.users() if u["username"] == "ada@acme.test"]
+    assert (account["id"], account["idnumber"], account["lastname"]) == (user_id, ada, "Lovelace")
+
+
+def test_mass_suspension_guard_stops_the_window_before_anyone_is_suspended(world: World) -> None:
+    ids = world.bamboohr.emulator.seed(20)
+    world.drain()
+    active = set(world.active_accounts())
+    world.bamboohr.emulator.advance(60)
+    leavers = [i for i in ids if i in active][:6]
+    for employee_id in leavers:
+        world.bamboohr.emulator.terminate(employee_id)
+    before = world.watermark
+    run = world.run_batch(MAX_SUSPENSIONS="5")
+    assert run.exit_code == 3
+    assert "ALLOW_MASS_SUSPEND" in run.stderr or "allowMassSuspend" in run.stderr
+    assert set(world.active_accounts()) == active
+    assert world.watermark == before
+
+    world.drain(MAX_SUSPENSIONS="5", ALLOW_MASS_SUSPEND="1")
+    assert set(world.active_accounts()) == active - set(leavers)
+
+
+def test_dry_run_writes_nothing_anywhere(world: World) -> None:
+    world.bamboohr.emulator.seed(8)
+    run = world.run_batch(DRY_RUN="1")
+    assert run.exit_code == 0
+    assert "dry run" in run.stdout
+    assert world.moodle.emulator.users() == []
+    assert world.watermark is None
+    assert world.store.read_snapshot(INITIAL) is None
+
+
+def test_an_empty_window_exits_cleanly_without_moving_anything(world: World) -> None:
+    run = world.run_batch()
+    assert run.exit_code == 0
+    assert world.watermark is None
+
+
+def test_bad_configuration_exits_2_naming_the_variable(world: World) -> None:
+    run = world.run_batch(OFFSET="minus one")
+    assert run.exit_code == 2
+    assert "OFFSET" in run.stderr

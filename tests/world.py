@@ -1,0 +1,110 @@
+"""A laptop-sized world for the batch task: both emulators on loopback and a moto state table.
+
+``World.run_batch()`` runs ``bamboohr-moodle-sync batch`` in-process with the settings a Fargate task
+would get, and ``World.expected_accounts()`` says what Moodle should hold according to BambooHR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from bamboohr_moodle_sync import cli
+from bamboohr_moodle_sync.local.bamboohr_emulator import RunningBambooHR, running_bamboohr
+from bamboohr_moodle_sync.local.moodle_emulator import RunningMoodle, running_moodle
+from bamboohr_moodle_sync.mapping import DesiredUser, load_mapping
+from bamboohr_moodle_sync.state import StateStore, Watermark
+from moto import mock_aws
+
+from tests.aws import REGION, create_state_table
+
+
+@dataclass
+class BatchRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class World:
+    bamboohr: RunningBambooHR
+    moodle: RunningMoodle
+    store: StateStore
+    monkeypatch: pytest.MonkeyPatch
+    capture: pytest.CaptureFixture[str]
+    output: list[str] = field(default_factory=list)
+
+    def run_batch(self, **env: str) -> BatchRun:
+        with self.monkeypatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            self.capture.readouterr()
+            code = cli.main(["batch"])
+            out, err = self.capture.readouterr()
+        run = BatchRun(code, out, err)
+        self.output += [run.stdout, run.stderr]
+        return run
+
+    def drain(self, max_batches: int = 100, **env: str) -> list[BatchRun]:
+        """Run batches from the watermark until a window is finished, as the state machine does."""
+        runs = []
+        for _ in range(max_batches):
+            run = self.run_batch(**env)
+            runs.append(run)
+            assert run.exit_code == 0, run.stderr
+            watermark = self.watermark
+            if watermark is None or watermark.offset == 0:
+                return runs
+        raise AssertionError(f"window not drained in {max_batches} batches")
+
+    @property
+    def watermark(self) -> Watermark | None:
+        return self.store.read_watermark()
+
+    def expected_accounts(self) -> dict[str, dict[str, Any]]:
+        """idnumber -> the Moodle fields BambooHR says that account should have (active, valid employees)."""
+        mapping = load_mapping(None)
+        expected: dict[str, dict[str, Any]] = {}
+        claimed: set[str] = set()
+        for employee in sorted(
+            self.bamboohr.emulator.employees(), key=lambda e: (e["lastChanged"] or "", e["id"] or "")
+        ):
+            desired = mapping.desired_user(employee)
+            if not isinstance(desired, DesiredUser) or not desired.active or desired.username in claimed:
+                continue
+            claimed.add(desired.username)
+            expected[desired.employee_id] = dict(desired.fields)
+        return expected
+
+    def active_accounts(self) -> dict[str, dict[str, Any]]:
+        """idnumber -> the synced fields of each active Moodle account that has an idnumber."""
+        names = ("idnumber", "username", "email", "firstname", "lastname", "department", "institution")
+        return {
+            user["idnumber"]: {name: user.get(name, "") for name in names}
+            for user in self.moodle.emulator.users()
+            if user.get("idnumber") and not user.get("suspended")
+        }
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Iterator[World]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("SINCE", "OFFSET", "DRY_RUN", "ALLOW_MASS_SUSPEND", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws(), running_bamboohr() as bamboohr, running_moodle() as moodle:
+        client = boto3.client("dynamodb", region_name=REGION)
+        table = create_state_table(client)
+        monkeypatch.setenv("STATE_TABLE", table)
+        monkeypatch.setenv("BAMBOOHR_API_URL", bamboohr.api_url)
+        monkeypatch.setenv("BAMBOOHR_API_KEY", bamboohr.api_key)
+        monkeypatch.setenv("MOODLE_URL", moodle.url)
+        monkeypatch.setenv("MOODLE_TOKEN", moodle.token)
+        monkeypatch.setenv("BATCH_SIZE", "10")
+        monkeypatch.setenv("MAX_SUSPENSIONS", "1000")
+        yield World(bamboohr, moodle, StateStore(client, table), monkeypatch, capfd)
