@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 class _CurrentStdoutHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stdout`` is at the time of each record, not at import."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stdout
 
