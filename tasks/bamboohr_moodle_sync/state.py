@@ -88,8 +88,9 @@ class StateStore:
     def save_snapshot(self, since: str, changes: ChangeList, carried_retry_ids: Iterable[str]) -> Snapshot:
         """Freeze the window's change list; the header, written last, makes it visible.
 
-        The header's write also takes the carried ids out of the retry list, in one transaction, so a
-        failed id lives in exactly one place: the retry list or a frozen window.
+        The header's transaction also zeroes the window's counters and takes the carried ids out of the
+        retry list, so a failed id lives in exactly one place: the retry list or a frozen window.
+        The final batch's commit deletes the header.
         """
         expires = self._expiry()
         for index in range(0, len(changes.changes), SNAPSHOT_CHUNK_ENTRIES):
@@ -109,7 +110,17 @@ class StateStore:
         }
         if changes.latest:
             header["latest"] = {"S": changes.latest}
-        writes: list[Any] = [{"Put": {"TableName": self._table, "Item": header}}]
+        counters: dict[str, Any] = {
+            "pk": {"S": f"window#{since}"},
+            "total": {"N": str(len(changes.changes))},
+            "ttl": {"N": str(expires)},
+        }
+        if changes.latest:
+            counters["latest"] = {"S": changes.latest}
+        writes: list[Any] = [
+            {"Put": {"TableName": self._table, "Item": header}},
+            {"Put": {"TableName": self._table, "Item": counters}},  # a window that reuses a since starts at zero
+        ]
         carried = sorted(set(carried_retry_ids))
         if carried:
             writes.append(
@@ -167,6 +178,9 @@ class StateStore:
             },
             {"Update": self._counters_update(start.since, snapshot, counts)},
         ]
+        if end.offset == 0:
+            # The window is done: the next one freezes its own change list, even if its since is the same.
+            writes.append({"Delete": {"TableName": self._table, "Key": {"pk": {"S": f"snapshot#{start.since}"}}}})
         failed = sorted(set(failed_ids))
         if failed:
             writes.append(

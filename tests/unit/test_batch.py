@@ -213,3 +213,16 @@ def test_bad_configuration_exits_2_naming_the_variable(world: World) -> None:
     run = world.run_batch(OFFSET="minus one")
     assert run.exit_code == 2
     assert "OFFSET" in run.stderr
+
+
+def test_a_window_that_keeps_its_since_does_not_hide_later_changes(world: World) -> None:
+    world.bamboohr.emulator.seed(5)
+    world.drain()
+    first_since = world.watermark
+    world.drain()  # nothing new: BambooHR's inclusive since lists the last ones again, since stays
+    assert world.watermark == first_since
+    assert world.store.read_counters(first_since.since if first_since else INITIAL)["batches"] == 1
+    world.bamboohr.emulator.advance(60)
+    newcomer = hire_known(world)
+    world.drain()
+    assert world.moodle.emulator.users_by_idnumber(newcomer)
