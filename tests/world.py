@@ -12,14 +12,14 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from bamboohr_moodle_sync import cli
 from bamboohr_moodle_sync.local.bamboohr_emulator import RunningBambooHR, running_bamboohr
 from bamboohr_moodle_sync.local.moodle_emulator import RunningMoodle, running_moodle
-from bamboohr_moodle_sync.mapping import DesiredUser, load_mapping
 from bamboohr_moodle_sync.state import StateStore, Watermark
-from moto import mock_aws
-
 from tests.aws import REGION, create_state_table
+from tests.expectations import active_accounts, expected_active_accounts
 
 
 @dataclass
@@ -67,27 +67,11 @@ class World:
 
     def expected_accounts(self) -> dict[str, dict[str, Any]]:
         """idnumber -> the Moodle fields BambooHR says that account should have (active, valid employees)."""
-        mapping = load_mapping(None)
-        expected: dict[str, dict[str, Any]] = {}
-        claimed: set[str] = set()
-        for employee in sorted(
-            self.bamboohr.emulator.employees(), key=lambda e: (e["lastChanged"] or "", e["id"] or "")
-        ):
-            desired = mapping.desired_user(employee)
-            if not isinstance(desired, DesiredUser) or not desired.active or desired.username in claimed:
-                continue
-            claimed.add(desired.username)
-            expected[desired.employee_id] = dict(desired.fields)
-        return expected
+        return expected_active_accounts(self.bamboohr.emulator.employees())
 
     def active_accounts(self) -> dict[str, dict[str, Any]]:
         """idnumber -> the synced fields of each active Moodle account that has an idnumber."""
-        names = ("idnumber", "username", "email", "firstname", "lastname", "department", "institution")
-        return {
-            user["idnumber"]: {name: user.get(name, "") for name in names}
-            for user in self.moodle.emulator.users()
-            if user.get("idnumber") and not user.get("suspended")
-        }
+        return active_accounts(self.moodle.emulator.users())
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
+
 from bamboohr_moodle_sync.local.employees import (
     DEPARTMENTS,
     DIVISIONS,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+
 from bamboohr_moodle_sync.local.bamboohr_emulator import (
     BambooHREmulator,
     RunningBambooHR,

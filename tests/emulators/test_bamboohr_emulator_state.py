@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from bamboohr_moodle_sync.local.bamboohr_emulator import DEFAULT_START, BambooHREmulator, ManualClock
 
 

@@ -17,11 +17,12 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 import yaml
-from bamboohr_moodle_sync.local.bamboohr_emulator import BambooHREmulator, RunningBambooHR
-from bamboohr_moodle_sync.local.server import EmulatorServer
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_core.validation.response.exceptions import InvalidData
+
+from bamboohr_moodle_sync.local.bamboohr_emulator import BambooHREmulator, RunningBambooHR
+from bamboohr_moodle_sync.local.server import EmulatorServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

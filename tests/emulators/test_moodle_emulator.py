@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+
 from bamboohr_moodle_sync.local.moodle_emulator import running_moodle
 from bamboohr_moodle_sync.local.moodle_params import php_decode
 from bamboohr_moodle_sync.local.server import Faults

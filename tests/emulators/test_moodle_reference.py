@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+
 from bamboohr_moodle_sync.local.moodle_emulator import running_moodle
 
 if TYPE_CHECKING:

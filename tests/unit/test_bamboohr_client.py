@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from responses import matchers
+
 from bamboohr_moodle_sync.bamboohr import BambooHRClient, normalise_timestamp
 from bamboohr_moodle_sync.errors import (
     AuthenticationFailed,
@@ -21,7 +23,6 @@ from bamboohr_moodle_sync.errors import (
 )
 from bamboohr_moodle_sync.http import RetryPolicy, make_session
 from bamboohr_moodle_sync.models import Change
-from responses import matchers
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

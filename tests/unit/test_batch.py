@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from bamboohr_moodle_sync import http
 from bamboohr_moodle_sync.state import StateStore, Watermark
-
 from tests.world import World
 
 INITIAL = "1970-01-01T00:00:00Z"

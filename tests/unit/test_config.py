@@ -5,10 +5,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from bamboohr_moodle_sync.config import load_settings, resolve_credentials
-from bamboohr_moodle_sync.errors import ConfigError
 from moto import mock_aws
 
+from bamboohr_moodle_sync.config import load_settings, resolve_credentials
+from bamboohr_moodle_sync.errors import ConfigError
 from tests.aws import REGION
 
 REQUIRED = {

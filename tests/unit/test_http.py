@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import requests
+
 from bamboohr_moodle_sync.http import RetryPolicy, make_session
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from bamboohr_moodle_sync.errors import ConfigError
 from bamboohr_moodle_sync.mapping import DesiredUser, FieldMapping, clean_username, load_mapping
 from bamboohr_moodle_sync.models import RecordFailure

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 import responses
+
 from bamboohr_moodle_sync.errors import AuthenticationFailed, ServiceRejected, ServiceUnreachable, SyncError
 from bamboohr_moodle_sync.http import RetryPolicy, make_session
 from bamboohr_moodle_sync.models import RecordFailure

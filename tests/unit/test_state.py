@@ -4,11 +4,11 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from bamboohr_moodle_sync import state as state_module
 from bamboohr_moodle_sync.models import Change, ChangeList
 from bamboohr_moodle_sync.state import StaleBatch, StateStore, Watermark
-from moto import mock_aws
-
 from tests.aws import REGION, create_state_table
 
 COUNTS = {"created": 2, "updated": 1, "suspended": 0, "reactivated": 0, "unchanged": 0, "skipped": 0, "failed": 1}

@@ -1,0 +1,230 @@
+"""Installs the project's integrations into moto's Step Functions interpreter (idempotent, process-wide).
+
+- JSONata: ``jsonata_plugin``.
+- ``ecs:runTask.sync``: ``FargateRunTask`` runs the task as a local process (see ``fargate``).
+- ``states:startExecution``: parameters converted with botocore's shape (moto passes PascalCase names that
+  boto3 drops) and an unnamed execution gets a fresh name (moto would treat every unnamed start with the
+  same input as the same, idempotent, execution).
+- Time: ``set_time_scale(0.01)`` shrinks Retry intervals (and the ``.sync`` poll) for tests, leaving the
+  ASL file as it is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import botocore.session
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_factory as service_factory,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+    StateTaskServiceEcs,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as _boto_client_for
+
+from bamboohr_moodle_sync.local import fargate, jsonata_plugin
+
+_lock = threading.Lock()
+_installed = False
+_time_scale = 1.0
+_SYNC_POLL_S = 0.05
+_original_factory = service_factory.state_task_service_for
+
+
+def boto_client_for(**kwargs: Any) -> Any:
+    """moto's client factory (endpoint ``localhost:MOTO_PORT``, fake credentials), untyped."""
+    return _boto_client_for(**kwargs)
+
+
+def _shape(service: str, operation: str, direction: str) -> Any:
+    model = botocore.session.get_session().get_service_model(service).operation_model(operation)
+    return model.input_shape if direction == "input" else model.output_shape
+
+
+class FargateRunTask(StateTaskServiceEcs):
+    """``ecs:runTask(.sync)`` with botocore-converted parameters and the task run as a local process."""
+
+    def _normalise_parameters(self, parameters: Any, *args: Any, **kwargs: Any) -> None:
+        self._to_boto_request(parameters, _shape("ecs", "RunTask", "input"))
+
+    def _pascal(self, response: Any, operation: str) -> Any:
+        response.pop("ResponseMetadata", None)
+        self._from_boto_response(response, _shape("ecs", operation, "output"))
+        return fargate.to_json_value(response)
+
+    def _eval_service_task(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        ecs = boto_client_for(region=resource_runtime_part.region, service="ecs", state_credentials=state_credentials)
+        if self._get_boto_service_action() != "run_task":
+            env.stack.append(
+                self._pascal(
+                    getattr(ecs, self._get_boto_service_action())(**normalised_parameters), self.resource.api_action
+                )
+            )
+            return
+        response = ecs.run_task(**normalised_parameters)
+        task = response["tasks"][0]
+        definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+        container = definition["containerDefinitions"][0]
+        overrides = normalised_parameters.get("overrides") or {}
+        local = fargate.settings()
+        number = local.next_number()
+        run = fargate.TaskRun(
+            number=number,
+            task_arn=task["taskArn"],
+            command=fargate.task_command(container, overrides, local),
+            environment=fargate.task_environment(container, overrides, local),
+            log_path=fargate.new_log_path(local, number),
+        )
+        local.record(run)
+        if local.on_launch is not None:
+            local.on_launch(run)
+        fargate.launch(run, local)
+        env.stack.append(self._pascal(response, "RunTask"))
+
+    def _build_sync_resolver(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> Any:
+        submission = env.stack.pop()
+        task_arn: str = submission["Tasks"][0]["TaskArn"]
+        cluster_arn: str = submission["Tasks"][0]["ClusterArn"]
+        run = next(r for r in fargate.settings().runs if r.task_arn == task_arn)
+        self.timeout.eval(env=env)
+        timeout_s = env.stack.pop()
+        threading.Thread(
+            target=fargate.watch, args=(run, fargate.settings(), env.is_running, timeout_s), daemon=True
+        ).start()
+        ecs = boto_client_for(region=resource_runtime_part.region, service="ecs", state_credentials=state_credentials)
+
+        def resolve() -> Any:
+            if not run.finished.is_set():
+                return None
+            described = self._pascal(ecs.describe_tasks(cluster=cluster_arn, tasks=[task_arn]), "DescribeTasks")
+            task = described["Tasks"][0]
+            if run.exit_code != 0:
+                raise FailureEventException(failure_event=self._task_failed(env, fargate.cause_of(task)))
+            return task
+
+        return resolve
+
+    def _eval_sync(
+        self, env: Any, sync_resolver: Any, timeout_seconds: Any, callback_endpoint: Any, heartbeat_endpoint: Any
+    ) -> Any:
+        # moto makes one task-token endpoint per state and interrupts it after the first attempt, so a
+        # retried .sync attempt would "time out" at once; .sync needs no token: wait on the task alone.
+        return super()._eval_sync(
+            env=env,
+            sync_resolver=sync_resolver,
+            timeout_seconds=timeout_seconds,
+            callback_endpoint=None,
+            heartbeat_endpoint=heartbeat_endpoint,
+        )
+
+    def _task_failed(self, env: Any, cause: str) -> FailureEvent:
+        error = StatesErrorNameType.StatesTaskFailed
+        return FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=error),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=_event_details(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=error.to_name(),
+                    cause=cause,
+                    resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type(),
+                )
+            ),
+        )
+
+
+class NamedStartExecution(StateTaskServiceSfn):
+    """``states:startExecution`` (and the other Step Functions actions) with botocore-converted parameters."""
+
+    def _normalise_parameters(self, parameters: Any, *args: Any, **kwargs: Any) -> None:
+        super()._normalise_parameters(parameters, *args, **kwargs)
+        operation = self.resource.api_action[0].upper() + self.resource.api_action[1:]
+        self._to_boto_request(parameters, _shape("stepfunctions", operation, "input"))
+        if operation == "StartExecution" and not parameters.get("name"):
+            parameters["name"] = str(uuid.uuid4())
+
+    def _eval_service_task(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
+        operation = self.resource.api_action[0].upper() + self.resource.api_action[1:]
+        response = env.stack[-1]
+        self._from_boto_response(response, _shape("stepfunctions", operation, "output"))
+        env.stack[-1] = fargate.to_json_value(response)
+
+
+_event_details: Any = EventDetails  # a TypedDict whose keys are all required to mypy, optional at runtime
+
+
+def _state_task_service_for(service_name: str) -> Any:
+    if service_name == "ecs":
+        return FargateRunTask()  # type: ignore[no-untyped-call]
+    if service_name == "states":
+        return NamedStartExecution()  # type: ignore[no-untyped-call]
+    return _original_factory(service_name)
+
+
+class _ScaledTime:
+    """Stands in for the ``time`` module inside the retrier: sleeps scaled by ``_time_scale``."""
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds * _time_scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def set_time_scale(scale: float) -> None:
+    """Multiplies every Retry interval by ``scale`` (1.0: as written in the ASL)."""
+    global _time_scale
+    _time_scale = scale
+
+
+def install() -> None:
+    """Installs everything above into moto (once per process)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        jsonata_plugin.install()
+        fargate.patch_moto_network_interfaces()
+        modules: dict[str, Any] = {
+            "factory": state_task_factory,
+            "service_factory": service_factory,
+            "retrier": retrier_decl,
+            "callback": state_task_service_callback,
+        }
+        modules["factory"].state_task_service_for = _state_task_service_for
+        modules["service_factory"].state_task_service_for = _state_task_service_for
+        modules["retrier"].time = _ScaledTime()  # Retry waits go through time.sleep in this module
+        modules["callback"]._DELAY_SECONDS_SYNC_CONDITION_CHECK = _SYNC_POLL_S
+        _installed = True
+
+
+__all__ = ["FargateRunTask", "NamedStartExecution", "install", "set_time_scale"]

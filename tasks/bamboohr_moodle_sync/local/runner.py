@@ -1,0 +1,159 @@
+"""``bamboohr-moodle-sync local-run``: the whole pipeline offline, one execution as the scheduler starts it.
+
+moto serves AWS (from template.yaml and statemachine/sync.asl.json), the emulators serve BambooHR and
+Moodle seeded with a backlog, and every ``Run Batch`` runs ``bamboohr-moodle-sync batch`` as a process.
+It prints a progress line per batch, then the SNS message, the path through the states, the counters and
+the Moodle end state; it writes the history and a graph of the path under ``--output``. Exit 0 iff the
+execution (the last of a continue-as-new chain) SUCCEEDED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bamboohr_moodle_sync.local import graph
+from bamboohr_moodle_sync.local.fargate import TaskRun
+from bamboohr_moodle_sync.local.pipeline import Options, Pipeline, running_pipeline
+from bamboohr_moodle_sync.local.server import Faults
+
+FAULTS_HELP = "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS"
+
+
+def parse_fault(text: str, options: Options) -> None:
+    """Applies one ``--fault NAME=VALUE`` to ``options``; raises ValueError on an unknown name."""
+    name, _, value = text.partition("=")
+    if name == "bamboohr-503":
+        options.bamboohr_faults.error_rate = float(value)
+    elif name == "moodle-503":
+        options.moodle_faults.error_rate = float(value)
+    elif name == "moodle-down-at-batch":
+        options.moodle_down_at_batch = int(value)
+    elif name == "kill-task-at-batch":
+        options.kill_task_at_batch = options.kill_task_at_batch | {int(value)}
+    elif name == "latency-ms":
+        options.bamboohr_faults.latency_s = options.moodle_faults.latency_s = int(value) / 1000
+    else:
+        raise ValueError(f"unknown fault {text!r}; known: {FAULTS_HELP}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bamboohr-moodle-sync local-run", description=__doc__.splitlines()[0])
+    parser.add_argument("--employees", type=int, default=1000, help="BambooHR backlog to drain (default 1000)")
+    parser.add_argument("--batch-size", type=int, default=200, help="BATCH_SIZE of each task (default 200)")
+    parser.add_argument("--max-batches-per-execution", type=int, default=500, help="continue as new after this")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE", help=FAULTS_HELP)
+    parser.add_argument("--time-scale", type=float, default=1.0, help="multiply the ASL's Retry intervals (e.g. 0.01)")
+    parser.add_argument("--output", type=Path, default=Path("out"), help="history, graph and task logs (default out/)")
+    parser.add_argument("--bamboohr-url", help="a real BambooHR API URL (forces DRY_RUN=1)")
+    parser.add_argument("--bamboohr-key", help="its API key")
+    parser.add_argument("--moodle-url", help="a real Moodle site URL (forces DRY_RUN=1)")
+    parser.add_argument("--moodle-token", help="its web-service token")
+    return parser
+
+
+def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Options:
+    options = Options(
+        employees=args.employees,
+        batch_size=args.batch_size,
+        max_batches_per_execution=args.max_batches_per_execution,
+        bamboohr_faults=Faults(seed=1),
+        moodle_faults=Faults(seed=2),
+        time_scale=args.time_scale,
+        output=args.output,
+    )
+    for fault in args.fault:
+        try:
+            parse_fault(fault, options)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if bool(args.bamboohr_url) != bool(args.bamboohr_key) or bool(args.moodle_url) != bool(args.moodle_token):
+        parser.error("give --bamboohr-url with --bamboohr-key, and --moodle-url with --moodle-token")
+    if args.bamboohr_url:
+        options.real_bamboohr = (args.bamboohr_url, args.bamboohr_key)
+    if args.moodle_url:
+        options.real_moodle = (args.moodle_url, args.moodle_token)
+    return options
+
+
+class Progress:
+    """One line per finished task: batch n of N, a bar, records done, exit code, elapsed."""
+
+    def __init__(self, batch_size: int, out: TextIO = sys.stderr) -> None:
+        self.batch_size = batch_size
+        self.out = out
+        self.started = time.monotonic()
+        self.pipeline: Pipeline | None = None
+
+    def __call__(self, run: TaskRun) -> None:
+        elapsed = time.monotonic() - self.started
+        window = self.pipeline.item(f"window#{run.environment.get('SINCE', '')}") if self.pipeline else None
+        total = int(window["total"]["N"]) if window and "total" in window else 0
+        done = int(window["batches"]["N"]) if window and "batches" in window else 0
+        of = max(1, math.ceil(total / self.batch_size)) if total else 0
+        records = min(total, done * self.batch_size)
+        bar = "#" * round(20 * done / of) if of else ""
+        line = f"batch {done} of {of or '?'} [{bar:<20}] {records}/{total} records"
+        if run.exit_code:
+            why = run.stop_reason or " | ".join(run.stderr_tail(1))[:160] or "no output"
+            line = f"task {run.number} exited {run.exit_code}: {why}"
+        self.out.write(f"{line}  ({elapsed:5.1f} s)\n")
+        self.out.flush()
+
+
+def report(pipeline: Pipeline, chain: list[dict[str, Any]], out: TextIO = sys.stdout) -> None:
+    """The SNS messages, the path through the states, the counters and the Moodle end state."""
+    for message in pipeline.sns_messages():
+        out.write(f"\n== SNS: {message['Subject']}\n{message['Message']}\n")
+    histories = [(execution["executionArn"], pipeline.history(execution["executionArn"])) for execution in chain]
+    for arn, events in histories:
+        steps: list[str] = []
+        for name in graph.path_of(events):
+            if steps and steps[-1].split(" x")[0] == name:
+                count = int(steps[-1].split(" x")[1]) + 1 if " x" in steps[-1] else 2
+                steps[-1] = f"{name} x{count}"
+            else:
+                steps.append(name)
+        out.write(f"\n== Path of {arn.rsplit(':', 1)[-1]}: " + " -> ".join(steps) + "\n")
+    last = chain[-1]
+    out.write(f"\n== Execution: {last['status']} ({len(chain)} execution(s) in the chain)\n")
+    if last.get("output"):
+        out.write(json.dumps(json.loads(last["output"]).get("counters", json.loads(last["output"])), indent=2) + "\n")
+    if last.get("error"):
+        out.write(f"error: {last['error']}\ncause: {str(last.get('cause', ''))[:600]}\n")
+    users = pipeline.moodle_users()
+    if pipeline.moodle is not None:
+        by_auth = Counter(str(u.get("auth")) for u in users)
+        suspended = sum(1 for u in users if u.get("suspended"))
+        out.write(f"\n== Moodle: {len(users)} accounts, {suspended} suspended, by auth {dict(by_auth)}\n")
+    watermark = pipeline.watermark()
+    out.write(f"== Watermark: {watermark}\n")
+    definition = json.loads(pipeline.deployment.definition)
+    page = graph.write(pipeline.options.output, definition, histories)
+    out.write(f"== Graph: {page}\n")
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    options = options_from(args, parser)
+    progress = Progress(options.batch_size)
+    options.on_task_exit = progress
+    with running_pipeline(options) as pipeline:
+        progress.pipeline = pipeline
+        if pipeline.bamboohr is not None:
+            print(f"BambooHR emulator: {pipeline.bamboohr.api_url} ({options.employees} employees)", file=sys.stderr)
+        if pipeline.moodle is not None:
+            print(f"Moodle emulator: {pipeline.moodle.url}", file=sys.stderr)
+        execution_arn = pipeline.start({})
+        print(f"Started {execution_arn}", file=sys.stderr)
+        chain = pipeline.follow_chain(execution_arn, timeout_s=24 * 3600)
+        report(pipeline, chain)
+        return 0 if chain[-1]["status"] == "SUCCEEDED" else 1

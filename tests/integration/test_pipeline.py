@@ -1,0 +1,110 @@
+"""End to end: the real state machine, the real batch task as processes, both emulators (see docs/contract.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from bamboohr_moodle_sync.local.fargate import TaskRun
+from bamboohr_moodle_sync.local.pipeline import Pipeline
+from tests.expectations import active_accounts, expected_active_accounts, leavers_with_active_accounts
+
+MakePipeline = Callable[..., Pipeline]
+
+
+def moodle_end_state(pipeline: Pipeline) -> dict[str, tuple[Any, ...]]:
+    """Accounts keyed by idnumber (hand-made accounts not adopted keyed by username)."""
+    return {
+        str(u["idnumber"] or u["username"]): (u["username"], u["email"], bool(u.get("suspended")), u["auth"])
+        for u in pipeline.moodle_users()
+    }
+
+
+def drain(pipeline: Pipeline, execution_input: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    return pipeline.follow_chain(pipeline.start(execution_input), timeout_s=240)
+
+
+def test_multi_batch_drain_makes_moodle_exactly_what_bamboohr_says(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(employees=40, batch_size=10)
+    chain = drain(pipeline)
+    assert [e["status"] for e in chain] == ["SUCCEEDED"], "one execution drains the whole backlog"
+    output = json.loads(chain[-1]["output"])
+    counters = output["counters"]
+    assert counters["batches"] == math.ceil(counters["total"] / 10) > 1
+    assert pipeline.watermark() == (output["newSince"], 0)
+    employees = pipeline.bamboohr.emulator.employees()  # type: ignore[union-attr]
+    users = pipeline.moodle_users()
+    assert active_accounts(users) == expected_active_accounts(employees)
+    assert leavers_with_active_accounts(employees, users) == set()
+    subjects = [m["Subject"] for m in pipeline.sns_messages()]
+    assert len(subjects) == 1 and "sync OK" in subjects[0]
+
+
+def test_failed_batch_reports_keeps_watermark_and_next_run_resumes_to_the_same_end(make_pipeline: MakePipeline) -> None:
+    reference = make_pipeline(employees=30, batch_size=10, adopt_accounts=2)
+    assert drain(reference)[-1]["status"] == "SUCCEEDED"
+    expected = moodle_end_state(reference)
+
+    pipeline = make_pipeline(employees=30, batch_size=10, adopt_accounts=2, moodle_down_at_batch=2)
+    failed = drain(pipeline)[-1]
+    assert failed["status"] == "FAILED"
+    assert pipeline.watermark() is not None and pipeline.watermark()[1] == 10  # type: ignore[index]
+    message = pipeline.sns_messages()[-1]
+    assert "FAILED in Run Batch" in message["Subject"]
+    assert "Container exit code: 1" in message["Message"]
+
+    pipeline.moodle.server.faults.clear()  # type: ignore[union-attr]
+    assert drain(pipeline)[-1]["status"] == "SUCCEEDED"
+    assert moodle_end_state(pipeline) == expected
+
+
+def test_overlapping_execution_is_skipped(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(employees=20, batch_size=10)
+    first = pipeline.start()
+    second = pipeline.start()
+    outcomes = sorted(
+        json.loads(pipeline.wait(arn, 240).get("output") or "{}").get("outcome", "") for arn in (first, second)
+    )
+    assert outcomes == ["skipped", "succeeded"]
+
+
+def test_continue_as_new_after_max_batches(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(employees=30, batch_size=10, max_batches_per_execution=2)
+    chain = drain(pipeline)
+    assert [e["status"] for e in chain] == ["SUCCEEDED"] * len(chain)
+    assert len(chain) == 2  # 3 batches, 2 per execution
+    assert json.loads(chain[-1]["output"])["outcome"] == "succeeded"
+    assert pipeline.watermark()[1] == 0  # type: ignore[index]
+
+
+def test_killed_task_is_retried_and_the_drain_succeeds(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(employees=20, batch_size=10, kill_task_at_batch=frozenset({2}))
+    chain = drain(pipeline)
+    assert chain[-1]["status"] == "SUCCEEDED"
+    assert pipeline.tasks.runs[1].exit_code == 137
+    events = pipeline.history(chain[0]["executionArn"])
+    failed = [
+        e for e in events if e["type"] == "TaskFailed" and e["taskFailedEventDetails"]["resource"] == "runTask.sync"
+    ]
+    assert len(failed) == 1
+    assert json.loads(failed[0]["taskFailedEventDetails"]["cause"])["Containers"][0]["ExitCode"] == 137
+
+
+def test_bamboohr_edits_during_the_drain_reach_moodle_in_the_next_window(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(employees=20, batch_size=10)
+    bamboohr = pipeline.bamboohr
+    assert bamboohr is not None
+    first_id = next(iter(expected_active_accounts(bamboohr.emulator.employees())))  # synced by the first task
+
+    def edit_on_second_task(run: TaskRun) -> None:
+        if run.number == 2:
+            bamboohr.emulator.advance(60)
+            bamboohr.emulator.update(first_id, lastName="Edited-During-Drain")
+
+    pipeline.tasks.on_launch = edit_on_second_task
+    assert drain(pipeline)[-1]["status"] == "SUCCEEDED"
+    assert drain(pipeline)[-1]["status"] == "SUCCEEDED"
+    accounts = pipeline.moodle.emulator.users_by_idnumber(first_id)  # type: ignore[union-attr]
+    assert [a["lastname"] for a in accounts] == ["Edited-During-Drain"]
