@@ -1,0 +1,1 @@
+"""``make bench``: round trips, wall time, memory, history events and the AWS cost model of the batch task."""

@@ -1,0 +1,31 @@
+"""`make bench --quick` runs end to end on tiny sizes and writes valid results (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from bench import run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_quick_bench_writes_results_plots_and_report(tmp_path: Path) -> None:
+    report = tmp_path / "BENCHMARKS.md"
+
+    assert run.main(["--quick", "--out", str(tmp_path), "--markdown", str(report)]) == 0
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["meta"]["mode"] == "quick"
+    assert set(results["targets"]) == {"round_trips", "speedup", "rss", "events_per_batch"}
+    for drained in results["round_trips"]:
+        assert drained["batches"] == -(-drained["employees"] // drained["batch_size"])
+        assert drained["bamboohr_requests"] > 0 and drained["moodle_requests"] > 0
+    assert all(r["reference"]["bamboohr_requests"] > r["reference"]["synced"] for r in results["wall_time"]["runs"])
+    assert all(r["first_batch"]["peak_mb"] > 0 for r in results["rss"]["runs"])
+    assert results["history"]["events_per_batch_median"] > 0
+    assert results["recommendation"]["batch_size"] in results["meta"]["plan"]["sizes"]
+    for name in ("round_trips", "wall_time", "memory", "model"):
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert "## Recommended BATCH_SIZE" in report.read_text()
