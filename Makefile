@@ -4,9 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit lint typecheck validate bench image deploy clean
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 
-install: $(STAMP)
+.PHONY: install demo test lint typecheck validate security bench image deploy clean
+
+install: $(STAMP) $(CHECKOV_VENV)/.installed
 
 $(STAMP): tasks/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/bamboohr-moodle-sync local-run $(ARGS)
 
 # pytest exits 5 when it collected nothing: that is a broken suite here, never a pass.
-test: lint typecheck validate
+test: lint typecheck validate security
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; exit 1; fi; exit $$rc
 
@@ -33,6 +36,16 @@ validate: $(STAMP)
 	$(BIN)/sam validate --lint
 	$(BIN)/sam build --cached
 
+# checkov pins an older boto3 than aws-sam-cli and moto need, so it gets an environment of its own.
+$(CHECKOV_VENV)/.installed:
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
+	@touch $@
+
+security: $(CHECKOV_VENV)/.installed
+	$(CHECKOV) -f template.yaml -f infra/ecr.yaml --framework cloudformation --skip-download --compact --quiet
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(ARGS)
 
@@ -43,4 +56,4 @@ deploy:
 	sam build && sam deploy $(ARGS)
 
 clean:
-	rm -rf $(VENV) .aws-sam out
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam out

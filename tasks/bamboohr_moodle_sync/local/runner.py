@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -53,9 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiply the ASL's Retry intervals (e.g. 0.01)")
     parser.add_argument("--output", type=Path, default=Path("out"), help="history, graph and task logs (default out/)")
     parser.add_argument("--bamboohr-url", help="a real BambooHR API URL (forces DRY_RUN=1)")
-    parser.add_argument("--bamboohr-key", help="its API key")
+    parser.add_argument(
+        "--bamboohr-key", default=os.environ.get("BAMBOOHR_API_KEY"), help="its API key (default: $BAMBOOHR_API_KEY)"
+    )
     parser.add_argument("--moodle-url", help="a real Moodle site URL (forces DRY_RUN=1)")
-    parser.add_argument("--moodle-token", help="its web-service token")
+    parser.add_argument(
+        "--moodle-token", default=os.environ.get("MOODLE_TOKEN"), help="its web-service token (default: $MOODLE_TOKEN)"
+    )
     return parser
 
 
