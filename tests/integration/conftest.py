@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,8 +12,6 @@ import pytest
 from bamboohr_moodle_sync.local import fargate, interpreter
 from bamboohr_moodle_sync.local.motoserver import LocalAws, running_moto
 from bamboohr_moodle_sync.local.pipeline import Options, Pipeline, running_pipeline
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,8 @@ import json
 import time
 from typing import Any
 
+from bamboohr_moodle_sync.local.pipeline import execution_history, wait_for_execution
+
 TINY_ASL: dict[str, Any] = {
     "QueryLanguage": "JSONata",
     "StartAt": "Run Batch",
@@ -82,21 +84,11 @@ def tiny_machine(client: Any, names: dict[str, str], timeout_s: int = 30) -> str
 
 
 def run_to_end(client: Any, machine_arn: str, execution_input: dict[str, Any], timeout_s: float = 60) -> dict[str, Any]:
-    sfn = client("stepfunctions")
-    arn = sfn.start_execution(
+    arn = client("stepfunctions").start_execution(
         stateMachineArn=machine_arn, name=f"e{time.monotonic_ns()}", input=json.dumps(execution_input)
     )["executionArn"]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.05)
-    raise AssertionError(f"execution {arn} still RUNNING after {timeout_s} s")
+    return wait_for_execution(client("stepfunctions"), arn, timeout_s)
 
 
 def history(client: Any, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = client("stepfunctions").get_execution_history(
-        executionArn=execution_arn, maxResults=1000
-    )["events"]
-    return events
+    return execution_history(client("stepfunctions"), execution_arn)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ecs_fixtures import history, run_to_end, setup_ecs, tiny_machine
 
 from bamboohr_moodle_sync.local import fargate
+from tests.integration.ecs_fixtures import history, run_to_end, setup_ecs, tiny_machine
 
 EXIT_WITH_OFFSET = [sys.executable, "-c", "import os, sys; sys.exit(int(os.environ['OFFSET']))"]
 

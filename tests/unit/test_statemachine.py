@@ -10,35 +10,22 @@ The real offline ECS integration (a subprocess per task) lives in tasks/bamboohr
 from __future__ import annotations
 
 import json
-import time
 import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import jsonata
 import pytest
-from botocore.session import get_session
 from moto import mock_aws
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-    FailureEvent,
     FailureEventException,
 )
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
-    StateTaskServiceEcs,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
-    StateTaskServiceSfn,
-)
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
+from bamboohr_moodle_sync.local import interpreter, jsonata_plugin
+from bamboohr_moodle_sync.local.pipeline import wait_for_execution
 from tests.unit.sam_template import definition_text, substitute
 
 if TYPE_CHECKING:
@@ -203,35 +190,21 @@ class BatchStandIn:
         return exit_code
 
 
-def stand_in_ecs_service(batch: Callable[[dict[str, str]], int]) -> type[StateTaskServiceEcs]:
-    class StandInEcs(StateTaskServiceEcs):
-        """runTask.sync that runs `batch` instead of a container and fails as AWS does on a non-zero exit.
-
-        It waits on the sync resolver alone: moto also listens for a task token, and on a retried attempt that
-        listener finds the first attempt's callback endpoint closed and ends the state as States.Timeout,
-        which AWS would not do.
-        """
-
-        def _eval_sync(self, env: Any, sync_resolver: Any, timeout_seconds: Any, **_: Any) -> Any:
-            return super()._eval_sync(
-                env=env,
-                sync_resolver=sync_resolver,
-                timeout_seconds=timeout_seconds,
-                callback_endpoint=None,
-                heartbeat_endpoint=None,
-            )
+def stand_in_ecs_service(batch: Callable[[dict[str, str]], int]) -> type[interpreter.FargateRunTask]:
+    class StandInEcs(interpreter.FargateRunTask):
+        """The project's runTask.sync integration with `batch` called in place of a container process."""
 
         def _eval_service_task(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, **_: Any
         ) -> None:
-            [override] = normalised_parameters["Overrides"]["ContainerOverrides"]
-            exit_code = batch({item["Name"]: item["Value"] for item in override["Environment"]})
+            [override] = normalised_parameters["overrides"]["containerOverrides"]
+            exit_code = batch({item["name"]: item["value"] for item in override["environment"]})
             description = {
                 "TaskArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/sync/0123",
                 "LastStatus": "STOPPED",
                 "StopCode": "EssentialContainerExited",
                 "StoppedReason": "Essential container in task exited",
-                "Containers": [{"Name": override["Name"], "ExitCode": exit_code}],
+                "Containers": [{"Name": override["name"], "ExitCode": exit_code}],
             }
             env.stack.append({"Tasks": [description]})
 
@@ -241,38 +214,11 @@ def stand_in_ecs_service(batch: Callable[[dict[str, str]], int]) -> type[StateTa
             def resolve() -> dict[str, Any]:
                 if description["Containers"][0]["ExitCode"] == 0:
                     return description
-                details = TaskFailedEventDetails(
-                    resource="runTask.sync",
-                    resourceType="ecs",
-                    error="States.TaskFailed",
-                    cause=json.dumps(description),
-                )
-                raise FailureEventException(
-                    FailureEvent(
-                        env=env,
-                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                        event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(taskFailedEventDetails=details),
-                    )
-                )
+                raise FailureEventException(failure_event=self._task_failed(env, json.dumps(description)))
 
             return resolve
 
     return StandInEcs
-
-
-class PascalCaseSfn(StateTaskServiceSfn):
-    """states:startExecution with the ASL's PascalCase names converted to the API's, and back, as AWS does."""
-
-    def _normalise_parameters(self, parameters: dict, *args: Any, **kwargs: Any) -> None:
-        super()._normalise_parameters(parameters, *args, **kwargs)
-        operation = get_session().get_service_model("stepfunctions").operation_model("StartExecution")
-        self._to_boto_request(parameters, operation.input_shape)
-
-    def _eval_service_task(self, env: Any, **kwargs: Any) -> None:
-        super()._eval_service_task(env=env, **kwargs)
-        response = env.stack.pop()
-        env.stack.append({key[0].upper() + key[1:]: value for key, value in response.items()})
 
 
 @dataclass
@@ -293,14 +239,7 @@ class Pipeline:
         return arn
 
     def finish(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
-        client = boto3.client("stepfunctions", region_name=REGION)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            described: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
-            if described["status"] != "RUNNING":
-                return described
-            time.sleep(0.05)
-        raise AssertionError(f"execution {execution_arn} still RUNNING after {timeout} s")
+        return wait_for_execution(boto3.client("stepfunctions", region_name=REGION), execution_arn, timeout)
 
     def run(self, execution_input: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.finish(self.start(execution_input))
@@ -332,8 +271,8 @@ def batch() -> BatchStandIn:
 def make_pipeline(
     monkeypatch: pytest.MonkeyPatch, batch: BatchStandIn, no_retry_waits: list[float]
 ) -> Iterator[Callable[[int], Pipeline]]:
-    monkeypatch.setattr(moto_jsonata, "_eval_jsonata", lambda expression: jsonata.Jsonata(expression).evaluate(None))
-    services = {"ecs": stand_in_ecs_service(batch), "states": PascalCaseSfn}
+    jsonata_plugin.install()
+    services = {"ecs": stand_in_ecs_service(batch), "states": interpreter.NamedStartExecution}
     original = state_task_factory.state_task_service_for
     monkeypatch.setattr(
         state_task_factory,

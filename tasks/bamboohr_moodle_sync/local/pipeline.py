@@ -47,6 +47,29 @@ class Options:
     on_task_exit: Callable[[fargate.TaskRun], None] | None = None
 
 
+def wait_for_execution(sfn: Any, execution_arn: str, timeout_s: float = 600) -> dict[str, Any]:
+    """``describe_execution`` once it is no longer RUNNING; a clear TimeoutError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.05)
+    raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s:.0f} s")
+
+
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every history event of the execution, across pages."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
 @dataclass
 class Pipeline:
     local: LocalAws
@@ -73,13 +96,7 @@ class Pipeline:
         return described
 
     def wait(self, execution_arn: str, timeout_s: float = 600) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            described = self.describe(execution_arn)
-            if described["status"] != "RUNNING":
-                return described
-            time.sleep(0.05)
-        raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s:.0f} s")
+        return wait_for_execution(self.client("stepfunctions"), execution_arn, timeout_s)
 
     def follow_chain(self, execution_arn: str, timeout_s: float = 600) -> list[dict[str, Any]]:
         """Waits for the execution and every execution it continued as; answers them in order."""
@@ -92,15 +109,7 @@ class Pipeline:
         return chain
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        while True:
-            page = sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        return execution_history(self.client("stepfunctions"), execution_arn)
 
     def item(self, pk: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = (
