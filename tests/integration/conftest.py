@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -38,13 +39,14 @@ def make_pipeline(local_aws: LocalAws, tmp_path: Path) -> Iterator[Callable[...,
     Small backlogs and batches keep the suite fast; Retry intervals are scaled by 1/1000.
     """
     with ExitStack() as stack:
+        numbers = itertools.count(1)
 
         def make(**overrides: Any) -> Pipeline:
             settings: dict[str, Any] = {
                 "employees": 40,
                 "batch_size": 10,
                 "time_scale": 0.001,
-                "output": tmp_path / f"out{len(stack._exit_callbacks)}",
+                "output": tmp_path / f"out{next(numbers)}",
             }
             settings.update(overrides)
             return stack.enter_context(running_pipeline(Options(**settings), local=local_aws))

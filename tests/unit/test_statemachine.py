@@ -195,7 +195,7 @@ def stand_in_ecs_service(batch: Callable[[dict[str, str]], int]) -> type[interpr
         """The project's runTask.sync integration with `batch` called in place of a container process."""
 
         def _eval_service_task(
-            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, **_: Any
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
         ) -> None:
             [override] = normalised_parameters["overrides"]["containerOverrides"]
             exit_code = batch({item["name"]: item["value"] for item in override["environment"]})
@@ -208,7 +208,9 @@ def stand_in_ecs_service(batch: Callable[[dict[str, str]], int]) -> type[interpr
             }
             env.stack.append({"Tasks": [description]})
 
-        def _build_sync_resolver(self, env: Any, **_: Any) -> Callable[[], dict[str, Any]]:
+        def _build_sync_resolver(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+        ) -> Callable[[], dict[str, Any]]:
             description: dict[str, Any] = env.stack.pop()["Tasks"][0]
 
             def resolve() -> dict[str, Any]:
@@ -272,8 +274,8 @@ def make_pipeline(
     monkeypatch: pytest.MonkeyPatch, batch: BatchStandIn, no_retry_waits: list[float]
 ) -> Iterator[Callable[[int], Pipeline]]:
     jsonata_plugin.install()
-    services = {"ecs": stand_in_ecs_service(batch), "states": interpreter.NamedStartExecution}
-    original = state_task_factory.state_task_service_for
+    services: dict[str, type[Any]] = {"ecs": stand_in_ecs_service(batch), "states": interpreter.NamedStartExecution}
+    original: Callable[[str], Any] = state_task_factory.state_task_service_for  # type: ignore[attr-defined]
     monkeypatch.setattr(
         state_task_factory,
         "state_task_service_for",
