@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import boto3
 
 from .bamboohr import BambooHRClient
@@ -15,7 +17,8 @@ from .state import StateStore
 def build_batch() -> Batch:
     settings = load_settings()
     mapping = load_mapping(settings.mapping_file)
-    aws = boto3.session.Session()
+    # AWS_REGION (set on Fargate) wins; otherwise boto3's own chain (AWS_DEFAULT_REGION, config files).
+    aws = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
     needs_secrets = settings.bamboohr_api_key is None or settings.moodle_token is None
     api_key, token = resolve_credentials(settings, aws.client("secretsmanager") if needs_secrets else None)
     bamboohr = BambooHRClient(

@@ -1,7 +1,7 @@
-"""``bamboohr-moodle-sync emulate``: both emulators on loopback until Ctrl-C or SIGTERM.
+"""``bamboohr-moodle-sync emulate``: both emulators and a local state table on loopback until Ctrl-C or SIGTERM.
 
-It prints the settings the batch task needs as shell lines, so a user can paste them and run
-``bamboohr-moodle-sync batch`` against the emulators (with a local or moto-served STATE_TABLE).
+It prints every setting the batch task needs as shell lines, so a user can paste them and run
+``bamboohr-moodle-sync batch`` against the emulators; the state table lives in a local moto server.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from contextlib import ExitStack
 
 from .bamboohr_emulator import running_bamboohr
 from .moodle_emulator import running_moodle
+from .motoserver import running_moto
+
+STATE_TABLE = "bamboohr-moodle-sync-state"
 
 
 def main(argv: Sequence[str]) -> int:
@@ -32,17 +35,29 @@ def main(argv: Sequence[str]) -> int:
     with ExitStack() as stack:
         bamboohr = stack.enter_context(running_bamboohr(employees=args.employees, seed=args.seed))
         moodle = stack.enter_context(running_moodle())
+        local_aws = stack.enter_context(running_moto())
+        local_aws.client("dynamodb").create_table(
+            TableName=STATE_TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         exports = {
             "BAMBOOHR_API_URL": bamboohr.api_url,
             "BAMBOOHR_API_KEY": bamboohr.api_key,
             "MOODLE_URL": moodle.url,
             "MOODLE_TOKEN": moodle.token,
+            "STATE_TABLE": STATE_TABLE,
+            "AWS_ENDPOINT_URL": local_aws.endpoint_url,
+            "AWS_REGION": local_aws.region,
+            "AWS_ACCESS_KEY_ID": "testing",  # moto accepts any credentials
+            "AWS_SECRET_ACCESS_KEY": "testing",
         }
         for name, value in exports.items():
             print(f"export {name}={shlex.quote(value)}")
         print(
-            f"# BambooHR: {args.employees} employees. Paste the lines above, set STATE_TABLE, then run "
-            "`bamboohr-moodle-sync batch`. Ctrl-C stops.",
+            f"# BambooHR: {args.employees} employees. Paste the lines above into another shell, then run "
+            "`bamboohr-moodle-sync batch` once per batch. Ctrl-C stops.",
             file=sys.stderr,
         )
         sys.stdout.flush()
