@@ -18,7 +18,7 @@ from typing import Literal
 
 from .bamboohr import BambooHRClient
 from .config import Settings
-from .errors import MassSuspensionBlocked
+from .errors import MassSuspensionBlocked, SyncError
 from .log import logger
 from .mapping import FieldMapping
 from .models import Change, ChangeList, MoodleUser, RecordFailure
@@ -129,7 +129,7 @@ class Batch:
         if snapshot is not None:
             return snapshot, None
         if start.offset != 0:
-            raise RuntimeError(
+            raise SyncError(
                 f"the change list of window {start.since} is gone (expired?): "
                 "reset the watermark's offset to 0 to start the window again"
             )
@@ -137,7 +137,7 @@ class Batch:
         retry_ids = self.store.read_retry_ids()
         frozen = _with_retries(changed, retry_ids)
         self._guard_mass_suspension(frozen)
-        if self.settings.dry_run:
+        if self.settings.dry_run or not frozen.changes:  # nothing to freeze: the next run asks BambooHR again
             return Snapshot(start.since, frozen.latest, len(frozen.changes)), frozen.changes
         self.log("window frozen", extra={"since": start.since, "total": len(frozen.changes), "latest": frozen.latest})
         return self.store.save_snapshot(start.since, frozen, retry_ids), frozen.changes

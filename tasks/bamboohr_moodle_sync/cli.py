@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import ConfigError, MassSuspensionBlocked, SyncError
+from .log import logger
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_GUARD = 1, 2, 3
 
@@ -33,6 +34,9 @@ def run_batch() -> int:
         return _fail(EXIT_FAILED, str(exc))
     except (ClientError, BotoCoreError) as exc:
         return _fail(EXIT_FAILED, f"AWS call failed: {exc}; check STATE_TABLE and the task role's permissions")
+    except Exception as exc:  # a bug: the traceback goes to the log, one line to stderr
+        logger.exception("unexpected error")
+        return _fail(EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (traceback in the log above)")
     print(
         f"batch {result.outcome}: {result.start.since} offset {result.start.offset} -> "
         f"{result.end.since} offset {result.end.offset} {result.counts or ''}".rstrip(),

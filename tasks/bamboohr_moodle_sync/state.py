@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from .errors import SyncError
 from .models import Change, ChangeList
 
 if TYPE_CHECKING:
@@ -80,7 +81,10 @@ class StateStore:
         for index in snapshot.chunk_range(offset, count):
             item = self._get(f"snapshot#{snapshot.since}#{index}")
             if item is None:
-                raise RuntimeError(f"snapshot chunk {index} of window {snapshot.since} is missing")
+                raise SyncError(
+                    f"chunk {index} of the frozen change list of window {snapshot.since} is missing: "
+                    "reset the watermark's offset to 0 to start the window again"
+                )
             entries.extend(_decode_changes(item["entries"]["S"]))
         start = offset - first_index
         return entries[start : start + count]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bamboohr_moodle_sync import http
-from bamboohr_moodle_sync.state import StateStore, Watermark
+from bamboohr_moodle_sync.state import Snapshot, StateStore, Watermark
 from tests.world import World
 
 INITIAL = "1970-01-01T00:00:00Z"
@@ -203,10 +203,13 @@ def test_dry_run_writes_nothing_anywhere(world: World) -> None:
     assert world.store.read_snapshot(INITIAL) is None
 
 
-def test_an_empty_window_exits_cleanly_without_moving_anything(world: World) -> None:
+def test_an_empty_window_exits_cleanly_and_the_next_run_sees_new_hires(world: World) -> None:
     run = world.run_batch()
     assert run.exit_code == 0
     assert world.watermark is None
+    newcomer = hire_known(world)
+    world.drain()
+    assert world.moodle.emulator.users_by_idnumber(newcomer)
 
 
 def test_bad_configuration_exits_2_naming_the_variable(world: World) -> None:
@@ -226,3 +229,13 @@ def test_a_window_that_keeps_its_since_does_not_hide_later_changes(world: World)
     newcomer = hire_known(world)
     world.drain()
     assert world.moodle.emulator.users_by_idnumber(newcomer)
+
+
+def test_a_lost_change_list_mid_window_says_how_to_restart_the_window(world: World) -> None:
+    world.store.commit_batch(
+        Watermark(INITIAL, 0), True, Watermark(INITIAL, 10), Snapshot(INITIAL, None, 20), {"created": 0}, []
+    )
+    run = world.run_batch()
+    assert run.exit_code == 1
+    assert "offset to 0" in run.stderr
+    assert world.watermark == Watermark(INITIAL, 10)
