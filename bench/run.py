@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import asl, harness, history, model, plots, reference, report, rss
+from bench import asl, harness, history, lookups, model, plots, reference, report, rss
 from bench.services import emulators
 
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = {"round_trips": 0.1, "speedup": 10.0, "rss_mb": 200.0, "events_per_batch": 14}
+TARGETS = {"round_trips": 0.1, "speedup": 10.0, "rss_mb": 200.0, "events_per_batch": 14, "lookups_per_s": 2000.0}
 DEFAULT_BATCH_SIZE = 200
 
 
@@ -39,12 +39,13 @@ class Plan:
     rss_windows: tuple[int, ...]
     history: tuple[int, int] | None  # (employees, batch size) of the offline execution; None: computed
     model_windows: tuple[int, ...] = (1_000, 10_000, 100_000)
+    lookups: tuple[int, tuple[int, ...], int, int, float] = (1_000, (1, 4), 2_000, 3, 10.0)  # see lookups.measure
 
 
 FULL = Plan(
     "full", (1_000, 10_000), (50, 100, 200, 500, 1_000), 1_000, (0.0, 20.0), 3, None, (10_000, 100_000), (60, 10)
 )
-QUICK = Plan("quick", (240,), (40, 200), 60, (0.0, 5.0), 1, 30, (300,), None)
+QUICK = Plan("quick", (240,), (40, 200), 60, (0.0, 5.0), 1, 30, (300,), None, lookups=(50, (1, 2), 100, 1, 5.0))
 
 
 def measure(plan: Plan, progress: Any) -> dict[str, Any]:
@@ -56,6 +57,9 @@ def measure(plan: Plan, progress: Any) -> dict[str, Any]:
 
     progress("wall time")
     results["wall_time"] = _wall_time(plan)
+
+    progress("lookups")
+    results["lookups"] = lookups.measure(*plan.lookups)
 
     progress("memory")
     runs = [rss.measure(n, DEFAULT_BATCH_SIZE if n > DEFAULT_BATCH_SIZE else max(n // 3, 1)) for n in plan.rss_windows]
@@ -149,6 +153,7 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
     slowest = max(results["wall_time"]["runs"], key=lambda r: r["latency_ms"])
     peak = max(r["peak_mb"] for r in results["rss"]["runs"])
     events = results["history"]["events_per_batch_median"]
+    lookup_rate, lookup_where = lookups.headline(results["lookups"])
     return {
         "round_trips": _target(round_trips, TARGETS["round_trips"], "<=", f"B={DEFAULT_BATCH_SIZE}, {largest:,} emp."),
         "speedup": _target(slowest["ratio"], TARGETS["speedup"], ">=", f"{slowest['latency_ms']:g} ms latency"),
@@ -156,6 +161,7 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
         "events_per_batch": _target(
             events, TARGETS["events_per_batch"], "<=", "measured" if results["history"]["measured"] else "computed"
         ),
+        "lookups": _target(lookup_rate, TARGETS["lookups_per_s"], ">=", lookup_where),
     }
 
 

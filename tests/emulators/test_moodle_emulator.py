@@ -255,6 +255,32 @@ def test_delete_of_a_missing_user_rolls_back_the_call(moodle: RunningMoodle) -> 
     assert moodle.emulator.user(ann) is not None
 
 
+def by_field(moodle: RunningMoodle, field: str, value: str) -> list[str]:
+    answer = post(moodle, "core_user_get_users_by_field", field=field, values=[value])
+    return [u["username"] for u in answer]
+
+
+def test_rolled_back_create_leaves_no_trace_in_lookups(moodle: RunningMoodle) -> None:
+    answer = post(moodle, "core_user_create_users", users=[person("ann", idnumber="E1"), person("ann")])
+    assert answer["errorcode"] == "invalidparameter"
+    assert (by_field(moodle, "username", "ann"), by_field(moodle, "idnumber", "E1")) == ([], [])
+    assert [u["username"] for u in post(moodle, "core_user_create_users", users=[person("ann")])] == ["ann"]
+
+
+def test_rolled_back_delete_restores_the_account_in_id_order_and_lookups(moodle: RunningMoodle) -> None:
+    ann, bob = moodle.emulator.add_user("ann", idnumber="E1"), moodle.emulator.add_user("bob")
+    assert post(moodle, "core_user_delete_users", userids=[ann, 999])["errorcode"] == "invalidrecord"
+    assert [u["id"] for u in moodle.emulator.users()] == [ann, bob]
+    assert (by_field(moodle, "idnumber", "E1"), by_field(moodle, "email", "ann@example.test")) == (["ann"], ["ann"])
+
+
+def test_renamed_account_is_found_by_its_new_username_only(moodle: RunningMoodle) -> None:
+    ann = moodle.emulator.add_user("ann")
+    assert post(moodle, "core_user_update_users", users=[{"id": ann, "username": "anna"}]) == {"warnings": []}
+    assert (by_field(moodle, "username", "ann"), by_field(moodle, "username", "anna")) == ([], ["anna"])
+    assert post(moodle, "core_user_create_users", users=[person("ann")])[0]["username"] == "ann"
+
+
 # --- cohorts ---------------------------------------------------------------------------------------------------
 def _cohort(idnumber: str) -> dict[str, Any]:
     return {"categorytype": {"type": "system", "value": ""}, "name": f"Team {idnumber}", "idnumber": idnumber}

@@ -18,13 +18,17 @@ def test_quick_bench_writes_results_plots_and_report(tmp_path: Path) -> None:
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["meta"]["mode"] == "quick"
-    assert set(results["targets"]) == {"round_trips", "speedup", "rss", "events_per_batch"}
+    assert set(results["targets"]) == {"round_trips", "speedup", "rss", "events_per_batch", "lookups"}
     for drained in results["round_trips"]:
         assert drained["batches"] == -(-drained["employees"] // drained["batch_size"])
         assert drained["bamboohr_requests"] > 0 and drained["moodle_requests"] > 0
     assert all(r["reference"]["bamboohr_requests"] > r["reference"]["synced"] for r in results["wall_time"]["runs"])
     assert all(r["first_batch"]["peak_mb"] > 0 for r in results["rss"]["runs"])
     assert results["history"]["events_per_batch_median"] > 0
+    assert {(r["emulator"], r["client"]) for r in results["lookups"]["runs"]} == {
+        (e, c) for e in ("bamboohr", "moodle") for c in ("requests", "http.client")
+    }
+    assert all(r["per_s"] > 0 for r in results["lookups"]["runs"])
     assert results["recommendation"]["batch_size"] in results["meta"]["plan"]["sizes"]
     for name in ("round_trips", "wall_time", "memory", "model"):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from bamboohr_moodle_sync.local import moodle_functions as functions
-from bamboohr_moodle_sync.local.moodle_functions import MoodleError, State
+from bamboohr_moodle_sync.local.moodle_functions import MoodleError
 from bamboohr_moodle_sync.local.moodle_params import PARAMETERS, InvalidParameter, Site, php_decode, validate
+from bamboohr_moodle_sync.local.moodle_state import State
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults, Request, Response
 
 if TYPE_CHECKING:
@@ -118,10 +119,13 @@ class MoodleEmulator:
             return copy.deepcopy(self._state.users.get(user_id))
 
     def user_by_username(self, username: str) -> dict[str, Any] | None:
-        return next((u for u in self.users(include_system=True) if u["username"] == username), None)
+        with self._lock:
+            ids = self._state.ids_by("username", [username])
+            return copy.deepcopy(self._state.users[ids[0]]) if ids else None
 
     def users_by_idnumber(self, idnumber: str) -> list[dict[str, Any]]:
-        return [u for u in self.users() if u["idnumber"] == idnumber]
+        with self._lock:
+            return copy.deepcopy([self._state.users[i] for i in self._state.ids_by("idnumber", [idnumber]) if i > 2])
 
     def add_cohort(self, name: str, idnumber: str = "") -> int:
         with self._lock:
@@ -201,12 +205,16 @@ class MoodleEmulator:
             cleaned = validate(PARAMETERS[wsfunction], params, self._state.site)
         except InvalidParameter as exc:
             raise functions.invalid(exc.debuginfo) from exc
-        snapshot = self._state.snapshot()
-        try:
+        if wsfunction in functions.READS:
             return functions.CALLS[wsfunction](self._state, cleaned, self.site_url)
-        except MoodleError:
-            self._state.restore(snapshot)  # one transaction; sequences (ids) are not rolled back, as in SQL
+        self._state.begin()  # one transaction; sequences (ids) are not rolled back, as in SQL
+        try:
+            answer = functions.CALLS[wsfunction](self._state, cleaned, self.site_url)
+        except BaseException:
+            self._state.rollback()
             raise
+        self._state.commit()
+        return answer
 
 
 def _access(debuginfo: str) -> MoodleError:

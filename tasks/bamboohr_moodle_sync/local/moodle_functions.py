@@ -9,12 +9,11 @@ per user since 4.0 and catches every exception into a warning, so a too-long col
 
 from __future__ import annotations
 
-import copy
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bamboohr_moodle_sync.local.moodle_params import INT, RAW, RAW_TRIMMED, USERNAME, Site, clean_param, validate_email
+from bamboohr_moodle_sync.local.moodle_params import INT, RAW, RAW_TRIMMED, USERNAME, clean_param, validate_email
+from bamboohr_moodle_sync.local.moodle_state import CATEGORY_CONTEXT, SYSTEM_CONTEXT, State
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,12 +24,6 @@ COLUMN_SIZES = {
     "institution": 255, "city": 120, "auth": 20, "country": 2, "lang": 30, "timezone": 100,
 }  # fmt: skip
 INTERNAL_AUTHS = frozenset({"manual", "email", "nologin"})  # auth plugins whose is_internal() is true
-SYSTEM_CONTEXT, CATEGORY_CONTEXT = 1, 3  # context ids of the site and of the default category (id 1)
-_USER_DEFAULTS: dict[str, Any] = {
-    "auth": "manual", "idnumber": "", "department": "", "institution": "", "city": "", "country": "",
-    "lang": "en", "timezone": "99", "description": "", "suspended": False, "confirmed": True, "password": "",
-    "mailformat": 1, "customfields": {}, "preferences": {},
-}  # fmt: skip
 
 
 class MoodleError(Exception):
@@ -62,59 +55,6 @@ def _too_long(record: dict[str, Any]) -> MoodleError | None:
             debuginfo = f"ERROR:  value too long for type character varying({size})"
             return MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database", debuginfo)
     return None
-
-
-@dataclass
-class State:
-    """The site's tables. ``snapshot``/``restore`` give a call its transaction; id sequences never roll back."""
-
-    site: Site
-    allowaccountssameemail: bool = False
-    password_policy: bool = True
-    profile_fields: frozenset[str] = frozenset()
-    users: dict[int, dict[str, Any]] = field(default_factory=dict)
-    cohorts: dict[int, dict[str, Any]] = field(default_factory=dict)
-    members: set[tuple[int, int]] = field(default_factory=set)
-    rejected_usernames: set[str] = field(default_factory=set)
-    rejected_idnumbers: set[str] = field(default_factory=set)
-    next_user_id: int = 1
-    next_cohort_id: int = 1
-
-    def __post_init__(self) -> None:
-        self.insert_user({"username": "guest", "firstname": "Guest user", "lastname": " ", "email": "root@localhost"})
-        self.insert_user({"username": "admin", "firstname": "Admin", "lastname": "User", "email": "admin@example.test"})
-
-    def snapshot(self) -> tuple[Any, ...]:
-        return copy.deepcopy((self.users, self.cohorts, self.members))
-
-    def restore(self, snapshot: tuple[Any, ...]) -> None:
-        self.users, self.cohorts, self.members = snapshot
-
-    def insert_user(self, fields: dict[str, Any]) -> int:
-        user_id, self.next_user_id = self.next_user_id, self.next_user_id + 1
-        self.users[user_id] = copy.deepcopy(_USER_DEFAULTS) | fields | {"id": user_id}
-        return user_id
-
-    def insert_cohort(self, fields: dict[str, Any]) -> int:
-        cohort_id, self.next_cohort_id = self.next_cohort_id, self.next_cohort_id + 1
-        defaults = {"contextid": SYSTEM_CONTEXT, "description": "", "descriptionformat": 1, "visible": True}
-        self.cohorts[cohort_id] = defaults | fields | {"id": cohort_id}
-        return cohort_id
-
-    def rejected(self, *users: dict[str, Any]) -> bool:
-        return any(
-            u.get("username") in self.rejected_usernames or u.get("idnumber") in self.rejected_idnumbers for u in users
-        )
-
-    def email_taken(self, email: str, except_id: int | None = None) -> bool:
-        return any(u["email"].lower() == email.lower() and u["id"] != except_id for u in self.users.values())
-
-    def set_profile(self, user: dict[str, Any], given: dict[str, Any]) -> None:
-        for pair in given.get("customfields", []):
-            if pair["type"] in self.profile_fields:  # profile_save_data() ignores fields the site lacks
-                user["customfields"][pair["type"]] = pair["value"]
-        for pair in given.get("preferences", []):
-            user["preferences"][pair["type"]] = pair["value"]
 
 
 def user_details(user: dict[str, Any], site_url: str) -> dict[str, Any]:
@@ -167,7 +107,10 @@ def get_users_by_field(state: State, params: dict[str, Any], site_url: str) -> A
         if cleaned != value:
             raise invalid(f"The field '{field_name}' value is invalid: {value}(cleaned value: {cleaned})")
         wanted.add(int(value) if field_name == "id" else value)
-    found = [u for _, u in sorted(state.users.items()) if u[field_name] in wanted and u[field_name]]
+    if field_name == "id":
+        found = [state.users[i] for i in sorted(wanted) if i in state.users]
+    else:
+        found = [state.users[i] for i in state.ids_by(field_name, wanted) if state.users[i][field_name]]
     return [user_details(u, site_url) for u in found]
 
 
@@ -198,7 +141,7 @@ def get_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         else:
             message = f"The search key '{key}' is not supported, look at the web service documentation"
             warnings.append({"item": key, "warningcode": "invalidfieldparameter", "message": message})
-    found = [u for _, u in sorted(state.users.items()) if all(test(u) for test in tests)]
+    found = sorted((u for u in state.users.values() if all(test(u) for test in tests)), key=lambda u: int(u["id"]))
     return {"users": [user_details(u, site_url) for u in found], "warnings": warnings}
 
 
@@ -224,7 +167,7 @@ def create_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         for name in ("username", "firstname", "lastname"):
             if user[name].strip() == "":
                 raise invalid(f"The field {name} cannot be blank")
-        if any(u["username"] == user["username"] for u in state.users.values()):
+        if state.username_taken(user["username"]):
             raise invalid(f"Username already exists: {user['username']}")
         if user["auth"] not in auths:
             raise invalid(f"Invalid authentication type: {user['auth']}")
@@ -242,7 +185,7 @@ def create_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         if error:
             raise error
         user_id = state.insert_user(record)
-        state.set_profile(state.users[user_id], user)
+        state.set_profile(state.writable_user(user_id), user)
         created.append({"id": user_id, "username": user["username"]})
     return created
 
@@ -271,13 +214,12 @@ def update_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         changes = {k: v for k, v in user.items() if k not in ("customfields", "preferences", "userpicture")}
         renamed = changes.get("username", existing["username"]) != existing["username"]
         error = _too_long(existing | changes)
-        if error is None and renamed and any(u["username"] == changes["username"] for u in state.users.values()):
+        if error is None and renamed and state.username_taken(changes["username"]):
             error = MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database")
         if error is not None:  # the user's own transaction rolls back; the exception becomes a warning
             warnings.append(_warning(user["id"], error.errorcode, error.message))
             continue
-        existing.update(changes)
-        state.set_profile(existing, user)
+        state.set_profile(state.update_user(user["id"], changes), user)
     return {"warnings": warnings}
 
 
@@ -287,7 +229,7 @@ def delete_users(state: State, params: dict[str, Any], site_url: str) -> Any:
             raise _missing("user")
         if user_id == 2:
             raise MoodleError("core\\exception\\moodle_exception", "useradminodelete", "error/useradminodelete")
-        del state.users[user_id]
+        state.delete_user(user_id)
         state.members = {m for m in state.members if m[1] != user_id}
     return None
 
@@ -346,7 +288,7 @@ def add_cohort_members(state: State, params: dict[str, Any], site_url: str) -> A
         if cohort is None:
             warnings.append({"warningcode": "2", "message": f"cohort {ctype['type']}={ctype['value']} not exists"})
             continue
-        user = next((u for u in state.users.values() if str(u[utype["type"]]) == utype["value"]), None)
+        user = _member(state, utype["type"], utype["value"])
         if user is None:
             warnings.append({"warningcode": "2", "message": f"user {utype['type']}={utype['value']} not exists"})
             continue
@@ -360,6 +302,15 @@ def add_cohort_members(state: State, params: dict[str, Any], site_url: str) -> A
     return {"warnings": warnings}
 
 
+def _member(state: State, kind: str, value: str) -> dict[str, Any] | None:
+    """The account whose ``id`` or ``username`` reads ``value`` (the lowest id if several do)."""
+    if kind == "username":
+        ids = state.ids_by("username", [value])
+    else:
+        ids = [int(value)] if value.isascii() and value.isdigit() and str(int(value)) == value else []
+    return next((state.users[i] for i in ids if i in state.users), None)
+
+
 def delete_cohort_members(state: State, params: dict[str, Any], site_url: str) -> Any:
     for member in params["members"]:
         if member["cohortid"] not in state.cohorts:
@@ -370,6 +321,14 @@ def delete_cohort_members(state: State, params: dict[str, Any], site_url: str) -
     return None
 
 
+READS = frozenset(  # they change nothing: no transaction
+    {
+        "core_webservice_get_site_info",
+        "core_user_get_users_by_field",
+        "core_user_get_users",
+        "core_cohort_search_cohorts",
+    }
+)
 CALLS: dict[str, Callable[[State, dict[str, Any], str], Any]] = {
     "core_webservice_get_site_info": site_info,
     "core_user_get_users_by_field": get_users_by_field,

@@ -148,7 +148,7 @@ class EmulatorServer:
 def _make_request_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
     class _RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real clients use it
-        disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms per answer
+        disable_nagle_algorithm = True  # stdlib error answers (send_error) still go out in two writes
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
             pass
@@ -178,12 +178,16 @@ def _make_request_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler
                 except Exception as exc:  # an emulator bug must show up as a 500, not a hung client
                     response = Response.text(500, f"emulator error: {type(exc).__name__}: {exc}")
             server._log(LoggedRequest(number, self.command, split.path, response.status))
-            self.send_response(response.status)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            self.wfile.write(response.body)
+            self._send(response)
+
+        def _send(self, response: Response) -> None:
+            """Status line, headers and body in one ``sendall``: one segment for a small answer, no waits."""
+            phrase = self.responses.get(response.status, ("",))[0]
+            head = [f"{self.protocol_version} {response.status} {phrase}", f"Server: {self.version_string()}"]
+            head.append(f"Date: {self.date_time_string()}")
+            head += [f"{name}: {value}" for name, value in response.headers.items()]
+            head.append(f"Content-Length: {len(response.body)}")
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 
