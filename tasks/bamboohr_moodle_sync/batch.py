@@ -24,7 +24,7 @@ from .mapping import FieldMapping
 from .models import Change, ChangeList, MoodleUser, RecordFailure
 from .moodle import MoodleClient
 from .plan import AccountIndex, Plan, create_payload, plan_batch
-from .state import Snapshot, StaleBatch, StateStore, Watermark
+from .state import NO_WATERMARK, FreezeLost, Snapshot, StaleBatch, StateStore, Watermark
 
 Outcome = Literal["committed", "final", "stale", "dry-run", "empty"]
 STATUS_REPORT_CHUNK = 1_000  # employee ids per status report when the guard counts a window
@@ -49,12 +49,16 @@ class Batch:
     log: Callable[..., None] = logger.info
 
     def run(self) -> BatchResult:
-        start, from_missing = self._starting_point()
+        start = self._starting_point()
         if start is None:
             return BatchResult("stale", self._watermark_or_initial(), self._watermark_or_initial())
         log_context = {"since": start.since, "offset": start.offset}
 
-        snapshot, in_memory = self._window(start)
+        try:
+            snapshot, in_memory = self._window(start)
+        except StaleBatch as exc:
+            self.log("another run moved the watermark first; nothing to do", extra={**log_context, "detail": str(exc)})
+            return BatchResult("stale", start, start)
         if in_memory is not None:
             batch = in_memory[start.offset : start.offset + self._size]
         else:
@@ -81,8 +85,10 @@ class Batch:
             self.log(
                 "record not synced", extra={**log_context, "employee_id": failure.employee_id, "reason": failure.reason}
             )
+        actions = {c.employee_id: c.action for c in batch}
+        failed = [Change("", f.employee_id, actions.get(f.employee_id, "Retry")) for f in all_failures]
         try:
-            self.store.commit_batch(start, from_missing, end, snapshot, counts, (f.employee_id for f in all_failures))
+            self.store.commit_batch(start, end, snapshot, counts, failed)
         except StaleBatch as exc:
             self.log(
                 "another run committed this batch first; nothing more to do", extra={**log_context, "detail": str(exc)}
@@ -107,26 +113,30 @@ class Batch:
     def _watermark_or_initial(self) -> Watermark:
         return self.store.read_watermark() or Watermark(self.settings.initial_since, 0)
 
-    def _starting_point(self) -> tuple[Watermark | None, bool]:
-        """The batch's start, and whether the watermark item is still missing; None for a stale task."""
+    def _starting_point(self) -> Watermark | None:
+        """The batch's start (the current watermark, with its version); None for a stale task."""
         current = self.store.read_watermark()
         wanted_since = self.settings.since
         wanted_offset = self.settings.offset
         if current is None:
-            return Watermark(wanted_since or self.settings.initial_since, wanted_offset or 0), True
+            return Watermark(wanted_since or self.settings.initial_since, wanted_offset or 0, NO_WATERMARK)
         wanted = Watermark(wanted_since or current.since, current.offset if wanted_offset is None else wanted_offset)
         if wanted != current:
             self.log(
                 "stale task: the watermark has moved on, nothing to do",
                 extra={"since": wanted.since, "offset": wanted.offset, "watermark": [current.since, current.offset]},
             )
-            return None, False
-        return current, False
+            return None
+        return current
 
     def _window(self, start: Watermark) -> tuple[Snapshot, list[Change] | None]:
-        """The frozen snapshot of the window (freezing it at offset 0), and its entries when held in memory."""
+        """The frozen snapshot of the window (freezing it at offset 0), and its entries when held in memory.
+
+        At offset 0 only a snapshot frozen at this very watermark (a retried first batch) is reused; one
+        left by an earlier, unfinished window at the same since is replaced.
+        """
         snapshot = self.store.read_snapshot(start.since)
-        if snapshot is not None:
+        if snapshot is not None and (start.offset != 0 or snapshot.version == start.version):
             return snapshot, None
         if start.offset != 0:
             raise SyncError(
@@ -134,13 +144,20 @@ class Batch:
                 "reset the watermark's offset to 0 to start the window again"
             )
         changed = self.bamboohr.changed_since(start.since)
-        retry_ids = self.store.read_retry_ids()
-        frozen = _with_retries(changed, retry_ids)
+        carried = self.store.read_retry_entries()
+        frozen = _with_retries(changed, carried)
         self._guard_mass_suspension(frozen)
         if self.settings.dry_run or not frozen.changes:  # nothing to freeze: the next run asks BambooHR again
             return Snapshot(start.since, frozen.latest, len(frozen.changes)), frozen.changes
         self.log("window frozen", extra={"since": start.since, "total": len(frozen.changes), "latest": frozen.latest})
-        return self.store.save_snapshot(start.since, frozen, retry_ids), frozen.changes
+        try:
+            return self.store.save_snapshot(start, frozen, carried), frozen.changes
+        except FreezeLost:
+            adopted = self.store.read_snapshot(start.since)
+            if adopted is None:
+                raise StaleBatch(f"window {start.since} was frozen and finished by another run") from None
+            self.log("another task froze this window first; using its change list", extra={"since": start.since})
+            return adopted, None
 
     def _guard_mass_suspension(self, window: ChangeList) -> None:
         """Count the active accounts the whole window would suspend, before anything is written."""
@@ -189,11 +206,11 @@ class Batch:
         return failures
 
 
-def _with_retries(changed: ChangeList, retry_ids: set[str]) -> ChangeList:
+def _with_retries(changed: ChangeList, carried: Sequence[Change]) -> ChangeList:
     """The change list plus earlier failures not already in it, in snapshot order."""
     listed = {c.employee_id for c in changed.changes}
-    carried = [Change("", employee_id, "Retry") for employee_id in retry_ids - listed]
-    return ChangeList(changed.latest, sorted(changed.changes + carried))
+    extra = {c.employee_id: c for c in carried if c.employee_id not in listed}
+    return ChangeList(changed.latest, sorted(changed.changes + list(extra.values())))
 
 
 def _with_write_failures(plan: Plan, failures: Sequence[RecordFailure]) -> dict[str, int]:

@@ -197,9 +197,13 @@ def _claim(
     """Reserve the username and e-mail for this employee, or say who already holds them."""
     own_id = account.id if account is not None else None
     email_key = desired.email.lower()
+    # An e-mail the account already has is no change, even where an old account shares it.
+    email_holder = (
+        None if account is not None and account.email.lower() == email_key else accounts.by_email.get(email_key)
+    )
     for key, claimed, existing, what in (
         (desired.username, claimed_usernames, accounts.by_username.get(desired.username), "username"),
-        (email_key, claimed_emails, accounts.by_email.get(email_key), "e-mail"),
+        (email_key, claimed_emails, email_holder, "e-mail"),
     ):
         holder = claimed.get(key)
         if holder is not None and holder != desired.employee_id:

@@ -1,20 +1,24 @@
 """The pipeline's state in one DynamoDB table (partition key ``pk``); item layout in docs/contract.md.
 
-    watermark              {since, offset}: where the next batch starts
-    snapshot#<since>       the window's frozen change list: a header, then chunks snapshot#<since>#<i>
-    window#<since>         the window's counters, summed over its batches
-    retry                  employee ids whose sync failed, carried into the next window
+    watermark                    {since, offset, v}: where the next batch starts; v counts commits
+    snapshot#<since>             the window's frozen change list: a header naming its freeze ...
+    snapshot#<since>#<freeze>#<i>  ... and that freeze's chunks
+    window#<since>               the window's counters, summed over its batches
+    retry                        employee ids whose sync failed (``<id>`` or ``<id>#Deleted``)
 
-A batch commits in one transaction: the watermark moves only if it still holds the ``(since, offset)``
-the batch started from, and the counters and retry list change only together with it. A duplicated or
-late task therefore fails that condition and changes nothing (``StaleBatch``).
+Every write that matters is one transaction conditional on the watermark the batch started from,
+version included: a freeze, and a batch's commit (watermark, counters and retry list together). So a
+duplicated, retried or late task can neither move the watermark twice nor freeze a window again once
+it has moved on (``StaleBatch``). Two tasks freezing the same window at once write their chunks under
+their own freeze ids; the header's condition lets one win and the other adopts it (``FreezeLost``).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -27,16 +31,23 @@ if TYPE_CHECKING:
 
 SNAPSHOT_CHUNK_ENTRIES = 5_000  # about 200 KB a chunk: well under DynamoDB's 400 KB item limit
 EXPIRY_SECONDS = 30 * 24 * 3600  # snapshots and counters outlive any window by far
+NO_WATERMARK = -1  # the version of a watermark that does not exist yet
+_DELETED = "#Deleted"
 
 
 @dataclass(frozen=True, slots=True)
 class Watermark:
     since: str
     offset: int
+    version: int = field(default=NO_WATERMARK, compare=False)
 
 
 class StaleBatch(Exception):
-    """The watermark no longer holds the batch's starting point: another run already committed it."""
+    """The watermark no longer holds the batch's starting point: another run already moved it."""
+
+
+class FreezeLost(Exception):
+    """Another task froze this window first; use its snapshot."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,9 @@ class Snapshot:
     since: str
     latest: str | None
     total: int
+    freeze_id: str = ""
+    version: int = NO_WATERMARK
+    """The watermark version the window was frozen at."""
 
     def chunk_range(self, offset: int, count: int) -> range:
         first = offset // SNAPSHOT_CHUNK_ENTRIES
@@ -62,15 +76,20 @@ class StateStore:
         item = self._get("watermark")
         if item is None:
             return None
-        return Watermark(item["since"]["S"], int(item["offset"]["N"]))
+        return Watermark(item["since"]["S"], int(item["offset"]["N"]), int(item.get("v", {}).get("N", 0)))
 
     # -- snapshot ----------------------------------------------------------------------------------------
     def read_snapshot(self, since: str) -> Snapshot | None:
         header = self._get(f"snapshot#{since}")
         if header is None:
             return None
-        latest = header.get("latest", {}).get("S")
-        return Snapshot(since, latest, int(header["total"]["N"]))
+        return Snapshot(
+            since,
+            header.get("latest", {}).get("S"),
+            int(header["total"]["N"]),
+            header.get("freeze", {}).get("S", ""),
+            int(header.get("v", {}).get("N", NO_WATERMARK)),
+        )
 
     def read_changes(self, snapshot: Snapshot, offset: int, count: int) -> list[Change]:
         """Entries ``[offset, offset + count)`` of the frozen change list, reading only the chunks they span."""
@@ -79,7 +98,7 @@ class StateStore:
         first_index = snapshot.chunk_range(offset, count).start * SNAPSHOT_CHUNK_ENTRIES
         entries: list[Change] = []
         for index in snapshot.chunk_range(offset, count):
-            item = self._get(f"snapshot#{snapshot.since}#{index}")
+            item = self._get(f"snapshot#{snapshot.since}#{snapshot.freeze_id}#{index}")
             if item is None:
                 raise SyncError(
                     f"chunk {index} of the frozen change list of window {snapshot.since} is missing: "
@@ -89,61 +108,68 @@ class StateStore:
         start = offset - first_index
         return entries[start : start + count]
 
-    def save_snapshot(self, since: str, changes: ChangeList, carried_retry_ids: Iterable[str]) -> Snapshot:
+    def save_snapshot(self, start: Watermark, changes: ChangeList, carried: Iterable[Change]) -> Snapshot:
         """Freeze the window's change list; the header, written last, makes it visible.
 
-        The header's transaction also zeroes the window's counters and takes the carried ids out of the
-        retry list, so a failed id lives in exactly one place: the retry list or a frozen window.
-        The final batch's commit deletes the header.
+        The header's transaction also zeroes the window's counters and takes the carried entries out of the
+        retry list, so a failed id lives in exactly one place: the retry list or a frozen window. It holds
+        only while the watermark is still ``start`` (else ``StaleBatch``) and no other task froze the window
+        at this watermark (else ``FreezeLost``). The final batch's commit deletes the header.
         """
-        expires = self._expiry()
+        since, expires, freeze_id = start.since, self._expiry(), uuid.uuid4().hex[:12]
         for index in range(0, len(changes.changes), SNAPSHOT_CHUNK_ENTRIES):
-            chunk = changes.changes[index : index + SNAPSHOT_CHUNK_ENTRIES]
             self._db.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": {"S": f"snapshot#{since}#{index // SNAPSHOT_CHUNK_ENTRIES}"},
-                    "entries": {"S": _encode_changes(chunk)},
+                    "pk": {"S": f"snapshot#{since}#{freeze_id}#{index // SNAPSHOT_CHUNK_ENTRIES}"},
+                    "entries": {"S": _encode_changes(changes.changes[index : index + SNAPSHOT_CHUNK_ENTRIES])},
                     "ttl": {"N": str(expires)},
                 },
             )
+        total, latest = {"N": str(len(changes.changes))}, {"S": changes.latest} if changes.latest else None
         header: dict[str, Any] = {
             "pk": {"S": f"snapshot#{since}"},
-            "total": {"N": str(len(changes.changes))},
+            "total": total,
+            "freeze": {"S": freeze_id},
+            "v": {"N": str(start.version)},
             "ttl": {"N": str(expires)},
         }
-        if changes.latest:
-            header["latest"] = {"S": changes.latest}
-        counters: dict[str, Any] = {
-            "pk": {"S": f"window#{since}"},
-            "total": {"N": str(len(changes.changes))},
-            "ttl": {"N": str(expires)},
-        }
-        if changes.latest:
-            counters["latest"] = {"S": changes.latest}
+        counters: dict[str, Any] = {"pk": {"S": f"window#{since}"}, "total": total, "ttl": {"N": str(expires)}}
+        if latest:
+            header["latest"] = counters["latest"] = latest
         writes: list[Any] = [
-            {"Put": {"TableName": self._table, "Item": header}},
+            {"ConditionCheck": {"TableName": self._table, **_watermark_is(start)}},
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": header,
+                    # A header left by another watermark version is stale; one at this version is a rival freeze.
+                    "ConditionExpression": "attribute_not_exists(pk) OR #v <> :v",
+                    "ExpressionAttributeNames": {"#v": "v"},
+                    "ExpressionAttributeValues": {":v": {"N": str(start.version)}},
+                }
+            },
             {"Put": {"TableName": self._table, "Item": counters}},  # a window that reuses a since starts at zero
         ]
-        carried = sorted(set(carried_retry_ids))
-        if carried:
-            writes.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": {"pk": {"S": "retry"}},
-                        "UpdateExpression": "DELETE ids :carried",
-                        "ExpressionAttributeValues": {":carried": {"SS": carried}},
-                    }
-                }
-            )
-        self._db.transact_write_items(TransactItems=writes)
-        return Snapshot(since, changes.latest, len(changes.changes))
+        carried_entries = sorted({_retry_entry(change) for change in carried})
+        if carried_entries:
+            writes.append(self._retry_update("DELETE", carried_entries))
+        reasons = self._transact(writes)
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise StaleBatch(f"the watermark moved past {start.since} offset {start.offset} before the freeze")
+        if reasons and reasons[1] == "ConditionalCheckFailed":
+            raise FreezeLost(f"another task froze window {since} first")
+        return Snapshot(since, changes.latest, len(changes.changes), freeze_id, start.version)
 
     # -- retry list --------------------------------------------------------------------------------------
-    def read_retry_ids(self) -> set[str]:
+    def read_retry_entries(self) -> list[Change]:
+        """Earlier failures as change-list entries: ``Deleted`` where a suspension failed, else ``Retry``."""
         item = self._get("retry")
-        return set(item["ids"]["SS"]) if item and "ids" in item else set()
+        entries = item["ids"]["SS"] if item and "ids" in item else []
+        return [
+            Change("", entry.removesuffix(_DELETED), "Deleted" if entry.endswith(_DELETED) else "Retry")
+            for entry in entries
+        ]
 
     # -- window counters ---------------------------------------------------------------------------------
     def read_counters(self, since: str) -> dict[str, int]:
@@ -154,78 +180,73 @@ class StateStore:
     def commit_batch(
         self,
         start: Watermark,
-        started_from_missing: bool,
         end: Watermark,
         snapshot: Snapshot,
         counts: Mapping[str, int],
-        failed_ids: Iterable[str],
+        failed: Iterable[Change],
     ) -> None:
         """Move the watermark from ``start`` to ``end`` with the batch's counters and failures, atomically."""
-        names = {"#since": "since", "#offset": "offset"}
-        if started_from_missing:
-            condition = "attribute_not_exists(pk)"
-            values: dict[str, Any] = {}
-        else:
-            condition = "#since = :start_since AND #offset = :start_offset"
-            values = {":start_since": {"S": start.since}, ":start_offset": {"N": str(start.offset)}}
-        values.update({":since": {"S": end.since}, ":offset": {"N": str(end.offset)}})
+        moved = _watermark_is(start)
+        moved["UpdateExpression"] = "SET #since = :since, #offset = :offset, #v = :next"
+        moved.setdefault("ExpressionAttributeNames", {}).update({"#since": "since", "#offset": "offset", "#v": "v"})
+        moved["ExpressionAttributeValues"] = moved.get("ExpressionAttributeValues", {}) | {
+            ":since": {"S": end.since},
+            ":offset": {"N": str(end.offset)},
+            ":next": {"N": str(max(start.version, 0) + 1)},
+        }
         writes: list[Any] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {"pk": {"S": "watermark"}},
-                    "UpdateExpression": "SET #since = :since, #offset = :offset",
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
-            },
+            {"Update": {"TableName": self._table, **moved}},
             {"Update": self._counters_update(start.since, snapshot, counts)},
         ]
         if end.offset == 0:
             # The window is done: the next one freezes its own change list, even if its since is the same.
             writes.append({"Delete": {"TableName": self._table, "Key": {"pk": {"S": f"snapshot#{start.since}"}}}})
-        failed = sorted(set(failed_ids))
-        if failed:
-            writes.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": {"pk": {"S": "retry"}},
-                        "UpdateExpression": "ADD ids :failed",
-                        "ExpressionAttributeValues": {":failed": {"SS": failed}},
-                    }
-                }
-            )
-        try:
-            self._db.transact_write_items(TransactItems=writes)
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons", [])
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                raise StaleBatch(f"the watermark moved past {start.since} offset {start.offset}") from exc
-            raise
+        failed_entries = sorted({_retry_entry(change) for change in failed})
+        if failed_entries:
+            writes.append(self._retry_update("ADD", failed_entries))
+        reasons = self._transact(writes)
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise StaleBatch(f"the watermark moved past {start.since} offset {start.offset}")
 
     def _counters_update(self, since: str, snapshot: Snapshot, counts: Mapping[str, int]) -> dict[str, Any]:
         additions = {**counts, "batches": 1}
-        names = {f"#c{i}": name for i, name in enumerate(additions)}
+        names = {f"#c{i}": name for i, name in enumerate(additions)} | {"#total": "total", "#ttl": "ttl"}
         values: dict[str, Any] = {f":c{i}": {"N": str(additions[name])} for i, name in enumerate(additions)}
-        values.update({":total": {"N": str(snapshot.total)}, ":ttl": {"N": str(self._expiry())}})
+        values |= {":total": {"N": str(snapshot.total)}, ":ttl": {"N": str(self._expiry())}}
         set_parts = ["#total = :total", "#ttl = :ttl"]
-        names.update({"#total": "total", "#ttl": "ttl"})
         if snapshot.latest:
             values[":latest"] = {"S": snapshot.latest}
             names["#latest"] = "latest"
             set_parts.append("#latest = :latest")
+        adds = ", ".join(f"#c{i} :c{i}" for i in range(len(additions)))
         return {
             "TableName": self._table,
             "Key": {"pk": {"S": f"window#{since}"}},
-            "UpdateExpression": "SET "
-            + ", ".join(set_parts)
-            + " ADD "
-            + ", ".join(f"#c{i} :c{i}" for i in range(len(additions))),
+            "UpdateExpression": f"SET {', '.join(set_parts)} ADD {adds}",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
+
+    def _retry_update(self, action: str, entries: list[str]) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": "retry"}},
+                "UpdateExpression": f"{action} ids :entries",
+                "ExpressionAttributeValues": {":entries": {"SS": entries}},
+            }
+        }
+
+    def _transact(self, writes: list[Any]) -> list[str]:
+        """Run the transaction; the cancellation reason codes per write if a condition failed, else []."""
+        try:
+            self._db.transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" not in reasons:
+                raise
+            return reasons
+        return []
 
     def _get(self, pk: str) -> dict[str, Any] | None:
         response = self._db.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True)
@@ -233,6 +254,29 @@ class StateStore:
 
     def _expiry(self) -> int:
         return int(self._clock()) + EXPIRY_SECONDS
+
+
+def _watermark_is(start: Watermark) -> dict[str, Any]:
+    """Key and condition: the watermark item still holds ``start``, version included (a missing item: absent)."""
+    key = {"pk": {"S": "watermark"}}
+    if start.version == NO_WATERMARK:
+        return {"Key": key, "ConditionExpression": "attribute_not_exists(pk)"}
+    # An item written by hand (a reset with put-item) has no v: it counts as version 0.
+    version = "(#v = :v OR attribute_not_exists(#v))" if start.version == 0 else "#v = :v"
+    return {
+        "Key": key,
+        "ConditionExpression": f"#since = :start_since AND #offset = :start_offset AND {version}",
+        "ExpressionAttributeNames": {"#since": "since", "#offset": "offset", "#v": "v"},
+        "ExpressionAttributeValues": {
+            ":start_since": {"S": start.since},
+            ":start_offset": {"N": str(start.offset)},
+            ":v": {"N": str(start.version)},
+        },
+    }
+
+
+def _retry_entry(change: Change) -> str:
+    return change.employee_id + (_DELETED if change.action == "Deleted" else "")
 
 
 def _encode_changes(changes: Iterable[Change]) -> str:

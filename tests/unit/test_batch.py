@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bamboohr_moodle_sync import http
-from bamboohr_moodle_sync.state import Snapshot, StateStore, Watermark
+from bamboohr_moodle_sync.batch import Batch
+from bamboohr_moodle_sync.state import NO_WATERMARK, Snapshot, StateStore, Watermark
 from tests.world import World
 
 INITIAL = "1970-01-01T00:00:00Z"
@@ -99,12 +100,12 @@ def test_one_record_moodle_rejects_fails_alone_and_is_retried_next_window(world:
     expected = world.expected_accounts()
     assert world.active_accounts() == {k: v for k, v in expected.items() if k != rejected}
     assert world.store.read_counters(INITIAL)["failed"] >= 1
-    assert rejected in world.store.read_retry_ids()
+    assert rejected in {c.employee_id for c in world.store.read_retry_entries()}
 
     world.moodle.emulator.clear_rejections()
     world.drain()  # nothing changed in BambooHR: the next window is the retry list alone
     assert world.active_accounts() == expected
-    assert rejected not in world.store.read_retry_ids()
+    assert rejected not in {c.employee_id for c in world.store.read_retry_entries()}
 
 
 def test_a_503_storm_on_both_services_is_ridden_out(world: World) -> None:
@@ -233,9 +234,40 @@ def test_a_window_that_keeps_its_since_does_not_hide_later_changes(world: World)
 
 def test_a_lost_change_list_mid_window_says_how_to_restart_the_window(world: World) -> None:
     world.store.commit_batch(
-        Watermark(INITIAL, 0), True, Watermark(INITIAL, 10), Snapshot(INITIAL, None, 20), {"created": 0}, []
+        Watermark(INITIAL, 0, NO_WATERMARK), Watermark(INITIAL, 10), Snapshot(INITIAL, None, 20), {"created": 0}, []
     )
     run = world.run_batch()
     assert run.exit_code == 1
     assert "offset to 0" in run.stderr
     assert world.watermark == Watermark(INITIAL, 10)
+
+
+def test_a_late_task_cannot_freeze_a_finished_window_again(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    rejected = hire_known(world, workEmail="rejected@acme.test")
+    world.bamboohr.emulator.seed(5)
+    world.moodle.emulator.reject_user(username="rejected@acme.test")
+    world.drain()
+    before = world.watermark
+    # A duplicate task that read the watermark before the window above finished, and only now gets to freeze.
+    monkeypatch.setattr(Batch, "_starting_point", lambda self: Watermark(INITIAL, 0, NO_WATERMARK))
+    run = world.run_batch()
+    assert run.exit_code == 0
+    assert "stale" in run.stderr
+    assert world.watermark == before
+    assert rejected in {c.employee_id for c in world.store.read_retry_entries()}
+
+
+def test_a_failed_suspension_of_a_deleted_employee_is_retried_as_a_suspension(world: World) -> None:
+    ada = hire_known(world)
+    world.drain()
+    world.bamboohr.emulator.advance(60)
+    world.bamboohr.emulator.delete(ada)
+    world.moodle.emulator.reject_user(idnumber=ada)
+    world.drain()  # the suspension fails
+    world.bamboohr.emulator.advance(60)
+    world.bamboohr.emulator.hire(firstName="Later", lastName="Hire", workEmail="later@acme.test", status="Active")
+    world.drain()  # BambooHR's inclusive since lists the deletion once more; it fails again
+    assert not world.moodle.emulator.users_by_idnumber(ada)[0]["suspended"]
+    world.moodle.emulator.clear_rejections()
+    world.drain()  # BambooHR no longer lists the deletion: only the retry list remembers it
+    assert world.moodle.emulator.users_by_idnumber(ada)[0]["suspended"]

@@ -160,3 +160,11 @@ def test_counts_cover_every_entry_once() -> None:
     employees = [person("1"), person("2", status="Inactive"), person("3", email=""), person("4")]
     plan = plan_for(employees, [account(40, "4")])
     assert sum(plan.counts().values()) == len(employees)
+
+
+def test_an_old_account_sharing_the_email_does_not_block_the_employees_own_account() -> None:
+    own = account(10, "1", department="Old")
+    hand_made_twin = account(3, "", username="jsmith", email="e1@acme.test")
+    plan = plan_for([person("1")], [own, hand_made_twin])
+    assert plan.failures == []
+    assert [(u.user_id, dict(u.changes)) for u in plan.updates] == [(10, {"department": "Sales"})]
