@@ -309,12 +309,20 @@ class MoodleClient:
         if len(form) > self._max_vars:  # the chunking keeps this from happening; never send a truncated call
             raise ValueError(f"{function} would send {len(form)} variables, over max_input_vars {self._max_vars}")
         try:
-            response = self._session.post(self._endpoint, data=form, timeout=self._timeout)
+            # Never follow a redirect: a 307/308 would send the token in the body to wherever it points.
+            response = self._session.post(self._endpoint, data=form, timeout=self._timeout, allow_redirects=False)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ServiceUnreachable(SERVICE, f"{function}: {type(exc).__name__}") from exc
         except requests.RequestException as exc:
             raise ServiceRejected(SERVICE, f"{function}: {type(exc).__name__}") from exc
         log.debug("Moodle %s (%d variables) -> HTTP %s", function, len(form), response.status_code)
+        if response.is_redirect:
+            raise ServiceRejected(
+                SERVICE,
+                f"{function}: the site redirects to {response.headers.get('Location', '?')}; "
+                "set MOODLE_URL to the site's own address (its wwwroot)",
+                status=response.status_code,
+            )
         if response.status_code != 200:
             raise ServiceRejected(
                 SERVICE, f"{function}: {response.reason or 'no reason given'}", status=response.status_code

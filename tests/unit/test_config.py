@@ -130,3 +130,23 @@ def test_placeholder_or_malformed_secret_names_the_secret_to_fix(
     with pytest.raises(ConfigError, match=message) as error:
         resolve_credentials(load_settings(), client)
     assert "BAMBOOHR_SECRET_ID=bamboo" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("MOODLE_URL", "http://moodle.example.org", False),
+        ("MOODLE_URL", "http://127.0.0.1:8080", True),
+        ("BAMBOOHR_API_URL", "http://api.bamboohr.com/api/gateway.php/acme", False),
+        ("BAMBOOHR_API_URL", "http://localhost:9000/api/gateway.php/acme", True),
+    ],
+)
+def test_plain_http_is_only_for_services_on_this_machine(
+    env: pytest.MonkeyPatch, name: str, value: str, accepted: bool
+) -> None:
+    env.setenv(name, value)
+    if accepted:
+        load_settings()
+    else:
+        with pytest.raises(ConfigError, match=name):
+            load_settings()

@@ -391,3 +391,14 @@ def test_the_token_never_appears_in_errors_or_logs(
 
     texts = [str(caught.value), repr(caught.value), repr(client), caplog.text]
     assert all(TOKEN not in text for text in texts), texts
+
+
+def test_a_redirecting_site_is_refused_without_following_it(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    mocked.add(responses.POST, ENDPOINT, status=308, headers={"Location": "https://elsewhere.test/server.php"})
+    followed = mocked.add(responses.POST, "https://elsewhere.test/server.php", json=[])
+    with pytest.raises(ServiceRejected, match="set MOODLE_URL") as error:
+        client.site_info()
+    assert followed.call_count == 0, "the token must not travel to the redirect's target"
+    assert error.value.status == 308

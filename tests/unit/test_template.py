@@ -159,6 +159,24 @@ def test_no_role_allows_every_action(template: dict[str, Any], role: str) -> Non
     assert not [action for action in actions if action == "*" or action.endswith(":*")]
 
 
+def test_task_role_may_do_only_what_the_task_calls(template: dict[str, Any]) -> None:
+    actions = {action for statement in statements(template, "TaskRole") for action in as_list(statement["Action"])}
+    assert actions == {
+        "secretsmanager:GetSecretValue",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",  # TransactWriteItems' ConditionCheck
+    }
+
+
+def test_tagging_is_granted_only_as_part_of_run_task(template: dict[str, Any]) -> None:
+    [statement] = [s for s in statements(template, "StateMachineRole") if s["Action"] == "ecs:TagResource"]
+    assert statement["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
+    assert statement["Resource"]["Fn::Sub"].endswith(":task/${Cluster}/*")
+
+
 def test_task_role_reaches_only_its_two_secrets_and_the_table(template: dict[str, Any]) -> None:
     targets = {
         json.dumps(target, sort_keys=True)
