@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ConfigError, MassSuspensionBlocked, SyncError
+from .errors import AuthenticationFailed, ConfigError, MassSuspensionBlocked, SyncError
 from .log import logger
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_GUARD = 1, 2, 3
@@ -26,7 +26,7 @@ def run_batch() -> int:
         from .wiring import build_batch
 
         result = build_batch().run()
-    except ConfigError as exc:
+    except (ConfigError, AuthenticationFailed) as exc:  # not worth a rerun: the settings or a secret must change
         return _fail(EXIT_CONFIG, str(exc))
     except MassSuspensionBlocked as exc:
         return _fail(EXIT_GUARD, str(exc))

@@ -120,7 +120,7 @@ def test_a_503_storm_on_both_services_is_ridden_out(world: World) -> None:
 def test_an_invalid_moodle_token_fails_the_batch_and_leaves_the_watermark(world: World) -> None:
     world.bamboohr.emulator.seed(5)
     run = world.run_batch(MOODLE_TOKEN="not-the-token")
-    assert run.exit_code == 1
+    assert run.exit_code == 2, "refused credentials are not worth a rerun"
     assert "MOODLE_TOKEN" in run.stderr
     assert world.watermark is None
     assert world.moodle.emulator.users() == []
@@ -128,7 +128,7 @@ def test_an_invalid_moodle_token_fails_the_batch_and_leaves_the_watermark(world:
 
 def test_a_rejected_bamboohr_key_names_the_secret_to_fix(world: World) -> None:
     run = world.run_batch(BAMBOOHR_API_KEY="wrong-key")
-    assert run.exit_code == 1
+    assert run.exit_code == 2
     assert "BAMBOOHR_API_KEY" in run.stderr
     assert world.watermark is None
 

@@ -22,6 +22,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from bamboohr_moodle_sync.local import interpreter, jsonata_plugin
@@ -258,9 +259,10 @@ class Pipeline:
 
 @pytest.fixture
 def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries happen at once; the waits they would have taken are recorded."""
+    """Retries and Wait states go on at once; the waits they would have taken are recorded."""
     waits: list[float] = []
     monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(WaitFunction, "_wait_interval", lambda self, env, wait_seconds: waits.append(wait_seconds))
     return waits
 
 
@@ -387,7 +389,7 @@ def test_allow_mass_suspend_input_reaches_every_batch(pipeline: Pipeline) -> Non
 
 
 def test_failed_batch_is_retried_then_fails_the_execution(pipeline: Pipeline, no_retry_waits: list[float]) -> None:
-    pipeline.batch.exit_codes = [3, 3, 3]
+    pipeline.batch.exit_codes = [1, 1, 1]
     execution = pipeline.run()
     assert execution["status"] == "FAILED"
     assert execution["error"] == "SyncFailed.States.TaskFailed"
@@ -395,8 +397,21 @@ def test_failed_batch_is_retried_then_fails_the_execution(pipeline: Pipeline, no
     assert no_retry_waits == [60, 120]
 
 
+@pytest.mark.parametrize("exit_code", [2, 3])
+def test_a_batch_that_a_rerun_cannot_help_fails_at_once(
+    pipeline: Pipeline, no_retry_waits: list[float], exit_code: int
+) -> None:
+    pipeline.batch.exit_codes = [exit_code]
+    execution = pipeline.run()
+    assert execution["status"] == "FAILED"
+    assert len(pipeline.batch.runs) == 1
+    assert no_retry_waits == []
+    [message] = pipeline.messages()
+    assert f"Container exit code: {exit_code}" in message["Message"]
+
+
 def test_failed_batch_publishes_exit_code_and_offset(pipeline: Pipeline) -> None:
-    pipeline.batch.exit_codes = [0, 3, 3, 3]
+    pipeline.batch.exit_codes = [0, 3]
     pipeline.run()
     [message] = pipeline.messages()
     assert message["Subject"] == "[bms-test] sync FAILED in Run Batch: States.TaskFailed"

@@ -40,6 +40,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as _boto_client_for
 
@@ -190,6 +191,13 @@ def _state_task_service_for(service_name: str) -> Any:
     return _original_factory(service_name)
 
 
+def _scaled_wait_interval(self: Any, env: Any, wait_seconds: float) -> None:
+    """A Wait state's wait, scaled by ``_time_scale``, until the deadline or the execution stops."""
+    deadline = time.monotonic() + wait_seconds * _time_scale
+    while env.is_running() and (remaining := deadline - time.monotonic()) > 0:
+        env.program_state_event.wait(remaining)
+
+
 class _ScaledTime:
     """Stands in for the ``time`` module inside the retrier: sleeps scaled by ``_time_scale``."""
 
@@ -201,7 +209,7 @@ class _ScaledTime:
 
 
 def set_time_scale(scale: float) -> None:
-    """Multiplies every Retry interval by ``scale`` (1.0: as written in the ASL)."""
+    """Multiplies every Retry interval and Wait state by ``scale`` (1.0: as written in the ASL)."""
     global _time_scale
     _time_scale = scale
 
@@ -223,6 +231,7 @@ def install() -> None:
         modules["factory"].state_task_service_for = _state_task_service_for
         modules["service_factory"].state_task_service_for = _state_task_service_for
         modules["retrier"].time = _ScaledTime()  # Retry waits go through time.sleep in this module
+        WaitFunction._wait_interval = _scaled_wait_interval  # type: ignore[method-assign]  # Wait states too
         modules["callback"]._DELAY_SECONDS_SYNC_CONDITION_CHECK = _SYNC_POLL_S
         _installed = True
 
