@@ -53,6 +53,7 @@ class Batch:
         if start is None:
             return BatchResult("stale", self._watermark_or_initial(), self._watermark_or_initial())
         log_context = {"since": start.since, "offset": start.offset}
+        logger.append_keys(**log_context)  # on every line of this batch, the clients' warnings included
 
         try:
             snapshot, in_memory = self._window(start)

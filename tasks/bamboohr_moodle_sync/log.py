@@ -11,6 +11,7 @@ import sys
 from typing import TextIO
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 
 class _CurrentStdoutHandler(logging.StreamHandler[TextIO]):
@@ -33,3 +34,11 @@ logger = Logger(
 
 # urllib3 logs each retry with its URL; never at DEBUG, which would dump request details.
 logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def route_module_loggers() -> None:
+    """Send the clients' standard-library loggers through the same JSON handler and keys."""
+    copy_config_to_registered_loggers(
+        source_logger=logger,
+        include={"bamboohr_moodle_sync.bamboohr", "bamboohr_moodle_sync.moodle", "bamboohr_moodle_sync.http"},
+    )

@@ -9,12 +9,14 @@ import boto3
 from .bamboohr import BambooHRClient
 from .batch import Batch
 from .config import load_settings, resolve_credentials
+from .log import route_module_loggers
 from .mapping import load_mapping
 from .moodle import MoodleClient
 from .state import StateStore
 
 
 def build_batch() -> Batch:
+    route_module_loggers()
     settings = load_settings()
     mapping = load_mapping(settings.mapping_file)
     # AWS_REGION (set on Fargate) wins; otherwise boto3's own chain (AWS_DEFAULT_REGION, config files).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bamboohr_moodle_sync import http
@@ -271,3 +273,14 @@ def test_a_failed_suspension_of_a_deleted_employee_is_retried_as_a_suspension(wo
     world.moodle.emulator.clear_rejections()
     world.drain()  # BambooHR no longer lists the deletion: only the retry list remembers it
     assert world.moodle.emulator.users_by_idnumber(ada)[0]["suspended"]
+
+
+def test_every_log_line_is_json_with_the_batch_position(world: World) -> None:
+    world.bamboohr.emulator.seed(12)
+    world.moodle.emulator.reject_user(username=world.bamboohr.emulator.employees()[0]["workEmail"] or "x")
+    runs = world.drain()
+    lines = [line for run in runs for line in run.stdout.splitlines() if line.strip()]
+    assert any('"record not synced"' in line for line in lines)
+    for line in lines:
+        record = json.loads(line)
+        assert {"since", "offset", "level", "service"} <= record.keys()
