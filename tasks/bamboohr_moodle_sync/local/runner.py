@@ -107,7 +107,11 @@ class Progress:
         bar = "#" * round(20 * done / of) if of else ""
         line = f"batch {done} of {of or '?'} [{bar:<20}] {records}/{total} records"
         if not window and not run.exit_code:
-            line = f"task {run.number}: nothing to sync since {run.environment.get('SINCE', '?')}"
+            line = (
+                f"task {run.number}: dry run, the plan is in {run.log_path}"
+                if run.environment.get("DRY_RUN") == "1"
+                else f"task {run.number}: nothing to sync since {run.environment.get('SINCE', '?')}"
+            )
         if run.exit_code:
             why = run.stop_reason or " | ".join(run.stderr_tail(1))[:160] or "no output"
             line = f"task {run.number} exited {run.exit_code}: {why}"
