@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Callable
 from typing import Any
 
+from bamboohr_moodle_sync.local.bamboohr_emulator import running_bamboohr
 from bamboohr_moodle_sync.local.fargate import TaskRun
+from bamboohr_moodle_sync.local.moodle_emulator import running_moodle
 from bamboohr_moodle_sync.local.pipeline import Pipeline
+from bamboohr_moodle_sync.local.runner import report_dry_run
 from tests.expectations import active_accounts, expected_active_accounts, leavers_with_active_accounts
 
 MakePipeline = Callable[..., Pipeline]
@@ -108,3 +112,19 @@ def test_bamboohr_edits_during_the_drain_reach_moodle_in_the_next_window(make_pi
     assert drain(pipeline)[-1]["status"] == "SUCCEEDED"
     accounts = pipeline.moodle.emulator.users_by_idnumber(first_id)  # type: ignore[union-attr]
     assert [a["lastname"] for a in accounts] == ["Edited-During-Drain"]
+
+
+def test_a_dry_run_against_real_endpoints_writes_nothing_and_shows_the_plan(make_pipeline: MakePipeline) -> None:
+    with running_bamboohr(employees=15) as bamboohr, running_moodle() as moodle:
+        pipeline = make_pipeline(  # a dry run plans one batch: make it cover the window
+            batch_size=100, real_bamboohr=(bamboohr.api_url, bamboohr.api_key), real_moodle=(moodle.url, moodle.token)
+        )
+        chain = drain(pipeline)
+        assert chain[-1]["status"] == "SUCCEEDED"
+        assert moodle.emulator.users() == []
+        assert moodle.emulator.call_count("core_user_create_users") == 0
+        assert pipeline.watermark() is None
+        shown = io.StringIO()
+        report_dry_run(pipeline.tasks.runs, shown)
+        created = expected_active_accounts(bamboohr.emulator.employees())
+        assert f"would have: {len(created)} created" in shown.getvalue()

@@ -167,4 +167,20 @@ def main(argv: Sequence[str]) -> int:
         print(f"Started {execution_arn}", file=sys.stderr)
         chain = pipeline.follow_chain(execution_arn, timeout_s=24 * 3600)
         report(pipeline, chain)
+        if pipeline.options.real_bamboohr or pipeline.options.real_moodle:
+            report_dry_run(pipeline.tasks.runs)
         return 0 if chain[-1]["status"] == "SUCCEEDED" else 1
+
+
+def report_dry_run(runs: Sequence[TaskRun], out: TextIO = sys.stdout, shown: int = 20) -> None:
+    """What a dry run would have done: the plan each task logged (nothing was written anywhere)."""
+    for run in runs:
+        lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines() if run.log_path.exists() else []
+        plans = [json.loads(line) for line in lines if line.startswith("{") and '"dry run: planned' in line]
+        for plan in plans:
+            counts = ", ".join(f"{count} {name}" for name, count in plan["counts"].items())
+            out.write(f"\n== Dry run, nothing written. Task {run.number} would have: {counts}\n")
+            for kind in ("create", "update", "failed"):
+                entries = plan["plan"].get(kind, [])
+                more = f" (+{len(entries) - shown} more in {run.log_path})" if len(entries) > shown else ""
+                out.write(f"{kind}: {'; '.join(entries[:shown]) or '-'}{more}\n")
