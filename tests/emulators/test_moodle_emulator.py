@@ -38,17 +38,6 @@ def person(username: str, **extra: Any) -> dict[str, Any]:
     return fields | {"createpassword": 1} | extra
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[RunningMoodle]:
-    with running_moodle() as running:
-        yield running
-
-
-@pytest.fixture
-def moodle(served: RunningMoodle) -> RunningMoodle:
-    return served.fresh()
-
-
 # --- protocol -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["query", "body"])
 def test_token_is_read_from_query_or_body(moodle: RunningMoodle, where: str) -> None:

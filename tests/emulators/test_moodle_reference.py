@@ -10,11 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from bamboohr_moodle_sync.local.moodle_emulator import running_moodle
-
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from bamboohr_moodle_sync.local.moodle_emulator import RunningMoodle
 
 INVALID_PARAMETER = (
@@ -40,17 +36,6 @@ def post(moodle: RunningMoodle, wsfunction: str, fmt: str | None = "json", **par
 
 def person(username: str, **extra: Any) -> dict[str, Any]:
     return {"username": username, "firstname": "Ann", "lastname": "Lee", "email": f"{username}@acme.test"} | extra
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[RunningMoodle]:
-    with running_moodle() as running:
-        yield running
-
-
-@pytest.fixture
-def moodle(served: RunningMoodle) -> RunningMoodle:
-    return served.fresh()
 
 
 def test_bad_token_answers_namespaced_invalidtoken(moodle: RunningMoodle) -> None:
