@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
 
 from .errors import AuthenticationFailed, FieldNotVisible, ServiceRejected, ServiceUnreachable
 from .http import DEFAULT_TIMEOUT, Timeout, make_session, request_id
-from .models import Change, ChangeAction, ChangeList
+from .models import Change, ChangeAction, ChangeList, utc_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -61,17 +60,11 @@ _ACTIONS: dict[str, ChangeAction] = {"inserted": "Inserted", "updated": "Updated
 
 
 def normalise_timestamp(value: str) -> str:
-    """``2026-01-01T01:00:00+01:00`` -> ``2026-01-01T00:00:00Z``: UTC, seconds, lexically sortable."""
-    text = value.strip()
-    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and text[-6] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"  # +hhmm -> +hh:mm, for Pythons that want the colon
+    """``2026-01-01T01:00:00+01:00`` -> ``2026-01-01T00:00:00Z``; a value without an offset is UTC."""
     try:
-        moment = datetime.fromisoformat(text)
+        return utc_timestamp(value, naive_is_utc=True)
     except ValueError as exc:
         raise ServiceRejected(SERVICE, f"unreadable timestamp {value!r} in the change list") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class BambooHRClient:

@@ -9,7 +9,6 @@ offending variable, so one run tells the operator everything to fix.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -18,20 +17,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+from .models import utc_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 DEFAULT_BAMBOOHR_API_ROOT = "https://api.bamboohr.com/api/gateway.php/{domain}"
 PLACEHOLDER_SECRET = "REPLACE_ME"  # noqa: S105 - the template's placeholder, not a secret
-
-
-def normalise_timestamp(value: str) -> str:
-    """ISO-8601 with any offset -> ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (the one form the state table holds)."""
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset; write it like 2026-01-01T00:00:00Z")
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Settings(BaseSettings):
@@ -62,7 +54,7 @@ class Settings(BaseSettings):
     @field_validator("since", "initial_since")
     @classmethod
     def _utc_timestamp(cls, value: str | None) -> str | None:
-        return None if value in (None, "") else normalise_timestamp(value)
+        return None if value in (None, "") else utc_timestamp(value)
 
     @field_validator("offset", mode="before")
     @classmethod
