@@ -26,6 +26,13 @@ def moodle_end_state(pipeline: Pipeline) -> dict[str, tuple[Any, ...]]:
     }
 
 
+def assert_moodle_matches_bamboohr(pipeline: Pipeline) -> None:
+    employees = pipeline.bamboohr.emulator.employees()  # type: ignore[union-attr]
+    users = pipeline.moodle_users()
+    assert active_accounts(users) == expected_active_accounts(employees)
+    assert leavers_with_active_accounts(employees, users) == set()
+
+
 def drain(pipeline: Pipeline, execution_input: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     return pipeline.follow_chain(pipeline.start(execution_input), timeout_s=240)
 
@@ -38,10 +45,7 @@ def test_multi_batch_drain_makes_moodle_exactly_what_bamboohr_says(make_pipeline
     counters = output["counters"]
     assert counters["batches"] == math.ceil(counters["total"] / 10) > 1
     assert pipeline.watermark() == (output["newSince"], 0)
-    employees = pipeline.bamboohr.emulator.employees()  # type: ignore[union-attr]
-    users = pipeline.moodle_users()
-    assert active_accounts(users) == expected_active_accounts(employees)
-    assert leavers_with_active_accounts(employees, users) == set()
+    assert_moodle_matches_bamboohr(pipeline)
     subjects = [m["Subject"] for m in pipeline.sns_messages()]
     assert len(subjects) == 1 and "sync OK" in subjects[0]
 
@@ -81,6 +85,7 @@ def test_continue_as_new_after_max_batches(make_pipeline: MakePipeline) -> None:
     assert len(chain) == 2  # 3 batches, 2 per execution
     assert json.loads(chain[-1]["output"])["outcome"] == "succeeded"
     assert pipeline.watermark()[1] == 0  # type: ignore[index]
+    assert_moodle_matches_bamboohr(pipeline)
 
 
 def test_killed_task_is_retried_and_the_drain_succeeds(make_pipeline: MakePipeline) -> None:
@@ -94,6 +99,7 @@ def test_killed_task_is_retried_and_the_drain_succeeds(make_pipeline: MakePipeli
     ]
     assert len(failed) == 1
     assert json.loads(failed[0]["taskFailedEventDetails"]["cause"])["Containers"][0]["ExitCode"] == 137
+    assert_moodle_matches_bamboohr(pipeline)
 
 
 def test_bamboohr_edits_during_the_drain_reach_moodle_in_the_next_window(make_pipeline: MakePipeline) -> None:
