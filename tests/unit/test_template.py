@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bamboohr_moodle_sync.local import aws
 from tests.unit.sam_template import (
     DEFINITION_PATH,
     ROOT,
@@ -236,6 +237,40 @@ def test_task_container_is_the_contract_sync_container(template: dict[str, Any])
 def test_task_environment_names_match_the_contract(template: dict[str, Any]) -> None:
     [container] = resource(template, "TaskDefinition")["Properties"]["ContainerDefinitions"]
     assert {variable["Name"] for variable in container["Environment"]} == CONTRACT_ENVIRONMENT
+
+
+def iam_pattern_matches(pattern: str, arn: str) -> bool:
+    """IAM resource matching: ``*`` is any run of characters (``/`` and ``:`` included), ``?`` one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def deployed(template: dict[str, Any]) -> aws.Resolver:
+    """The template's intrinsics resolved as the offline deploy names things (account, region, stack)."""
+    required = {"ImageUri": "local", "SubnetIds": ["subnet-a"], "SecurityGroupIds": ["sg-a"]}
+    required |= {"BambooHRCompanyDomain": "acme", "MoodleUrl": "https://moodle.example.com"}
+    defaults = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
+    resolver = aws.Resolver(template, defaults | required)
+    aws.local_names(template, resolver)
+    return resolver
+
+
+def test_execution_role_may_write_the_stream_the_awslogs_driver_creates(template: dict[str, Any]) -> None:
+    resolver = deployed(template)
+    [container] = resource(template, "TaskDefinition")["Properties"]["ContainerDefinitions"]
+    options = resolver.resolve(container["LogConfiguration"]["Options"])
+    group, prefix = options["awslogs-group"], options["awslogs-stream-prefix"]
+    stream = f"{prefix}/{container['Name']}/0123456789abcdef0123456789abcdef"  # <prefix>/<container>/<task id>
+    stream_arn = f"arn:aws:logs:{aws.REGION}:{aws.ACCOUNT_ID}:log-group:{group}:log-stream:{stream}"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        granted = [resolver.resolve(target) for target in grants(template, "TaskExecutionRole", action)]
+        assert any(iam_pattern_matches(pattern, stream_arn) for pattern in granted), (action, granted)
+
+
+def test_a_replaced_task_definition_revision_stays_active_for_executions_still_using_it(
+    template: dict[str, Any],
+) -> None:
+    assert resource(template, "TaskDefinition")["UpdateReplacePolicy"] == "Retain"
 
 
 def test_table_is_keyed_by_pk_with_ttl(template: dict[str, Any]) -> None:
