@@ -175,6 +175,8 @@ class Deployment:
     moodle_secret_arn: str
     substitutions: dict[str, str]
     definition: str
+    state_machine_role_arn: str = ""
+    roles: dict[str, str] = field(default_factory=dict)  # logical id -> role ARN
 
 
 def local_names(template: Mapping[str, Any], resolver: Resolver) -> None:
@@ -268,12 +270,9 @@ def deploy(
         raise KeyError(f"template parameters without a local value: {missing}")
     local_names(template, resolver)
 
-    for logical, resource in resources_of(template, "AWS::IAM::Role").items():
-        props = resolver.resolve(resource.get("Properties", {}))
-        document = props.get("AssumeRolePolicyDocument", {"Version": "2012-10-17", "Statement": []})
-        session.client("iam").create_role(
-            RoleName=resolver.refs[logical], AssumeRolePolicyDocument=json.dumps(document)
-        )
+    secret_arns = _secrets(session, template, resolver, secrets or {})
+    _keys(session, template, resolver)
+    _log_groups(session, template, resolver)
 
     table_name = ""
     for logical, resource in resources_of(template, "AWS::DynamoDB::Table").items():
@@ -292,19 +291,17 @@ def deploy(
 
     topic_arn = queue_url = ""
     for logical in resources_of(template, "AWS::SNS::Topic"):
-        topic_arn = session.client("sns").create_topic(Name=resolver.attrs[logical]["TopicName"])["TopicArn"]
+        props = resolver.resolve(template["Resources"][logical].get("Properties", {}))
+        attributes = {"KmsMasterKeyId": str(props["KmsMasterKeyId"])} if props.get("KmsMasterKeyId") else {}
+        topic_arn = session.client("sns").create_topic(
+            Name=resolver.attrs[logical]["TopicName"], Attributes=attributes
+        )["TopicArn"]
         sqs = session.client("sqs")
         queue_url = sqs.create_queue(QueueName=f"{resolver.attrs[logical]['TopicName']}-inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         session.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
-    secret_arns: dict[str, str] = {}
-    for logical in resources_of(template, "AWS::SecretsManager::Secret"):
-        name = resolver.refs[logical]
-        service = "bamboohr" if "bamboo" in logical.lower() else "moodle"  # by logical id: names carry the stack
-        field_name = "api_key" if service == "bamboohr" else "token"
-        value = json.dumps({field_name: (secrets or {}).get(service, "local-secret")})
-        secret_arns[service] = session.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+    roles = _roles(session, template, resolver)
 
     cluster_arn = ""
     for logical in resources_of(template, "AWS::ECS::Cluster"):
@@ -349,7 +346,55 @@ def deploy(
         moodle_secret_arn=secret_arns.get("moodle", ""),
         substitutions=substitutions,
         definition=definition,
+        state_machine_role_arn=role_arn,
+        roles=roles,
     )
+
+
+def _secrets(
+    session: ClientFactory, template: Mapping[str, Any], resolver: Resolver, values: Mapping[str, str]
+) -> dict[str, str]:
+    """The secrets, holding the emulators' credentials; their Ref is the ARN, as in CloudFormation."""
+    arns: dict[str, str] = {}
+    for logical in resources_of(template, "AWS::SecretsManager::Secret"):
+        name = resolver.refs[logical]
+        service = "bamboohr" if "bamboo" in logical.lower() else "moodle"  # by logical id: names carry the stack
+        field_name = "api_key" if service == "bamboohr" else "token"
+        value = json.dumps({field_name: values.get(service, "local-secret")})
+        arns[service] = session.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+        resolver.refs[logical] = resolver.attrs[logical]["Id"] = arns[service]
+    return arns
+
+
+def _keys(session: ClientFactory, template: Mapping[str, Any], resolver: Resolver) -> None:
+    """KMS keys (the topic's): Ref is the key id, Arn its ARN."""
+    for logical in resources_of(template, "AWS::KMS::Key"):
+        key = session.client("kms").create_key(Description=f"{STACK_NAME} {logical}")["KeyMetadata"]
+        resolver.refs[logical] = key["KeyId"]
+        resolver.attrs[logical] = {"Arn": key["Arn"], "KeyId": key["KeyId"]}
+
+
+def _log_groups(session: ClientFactory, template: Mapping[str, Any], resolver: Resolver) -> None:
+    for logical in resources_of(template, "AWS::Logs::LogGroup"):
+        session.client("logs").create_log_group(logGroupName=resolver.refs[logical])
+
+
+def _roles(session: ClientFactory, template: Mapping[str, Any], resolver: Resolver) -> dict[str, str]:
+    """The IAM roles with their trust policies and inline policies, as template.yaml resolves them."""
+    iam = session.client("iam")
+    arns: dict[str, str] = {}
+    for logical, resource in resources_of(template, "AWS::IAM::Role").items():
+        props = resolver.resolve(resource.get("Properties", {}))
+        document = props.get("AssumeRolePolicyDocument", {"Version": "2012-10-17", "Statement": []})
+        name = resolver.refs[logical]
+        arns[logical] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(document))["Role"]["Arn"]
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+            )
+        for managed in props.get("ManagedPolicyArns", []):
+            iam.attach_role_policy(RoleName=name, PolicyArn=managed)
+    return arns
 
 
 def _as_text(value: Any) -> str:

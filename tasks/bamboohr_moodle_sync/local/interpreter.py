@@ -44,7 +44,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as _boto_client_for
 
-from bamboohr_moodle_sync.local import fargate, jsonata_plugin
+from bamboohr_moodle_sync.local import fargate, iam_enforcement, jsonata_plugin
 
 _lock = threading.Lock()
 _installed = False
@@ -54,7 +54,12 @@ _original_factory = service_factory.state_task_service_for
 
 
 def boto_client_for(**kwargs: Any) -> Any:
-    """moto's client factory (endpoint ``localhost:MOTO_PORT``, fake credentials), untyped."""
+    """A client that calls the local AWS as the state machine's role (``iam_enforcement``), untyped."""
+    return iam_enforcement.state_machine_client(**kwargs)
+
+
+def agent_client_for(**kwargs: Any) -> Any:
+    """A client for what the local ECS agent itself reads (task definitions): not a call of the state machine."""
     return _boto_client_for(**kwargs)
 
 
@@ -87,7 +92,8 @@ class FargateRunTask(StateTaskServiceEcs):
             return
         response = ecs.run_task(**normalised_parameters)
         task = response["tasks"][0]
-        definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+        agent = agent_client_for(region=resource_runtime_part.region, service="ecs")
+        definition = agent.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
         container = definition["containerDefinitions"][0]
         overrides = normalised_parameters.get("overrides") or {}
         local = fargate.settings()
@@ -221,6 +227,7 @@ def install() -> None:
         if _installed:
             return
         jsonata_plugin.install()
+        iam_enforcement.install()
         fargate.patch_moto_network_interfaces()
         modules: dict[str, Any] = {
             "factory": state_task_factory,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bamboohr_moodle_sync.local import aws, fargate, interpreter
+from bamboohr_moodle_sync.local import aws, fargate, iam_enforcement, interpreter
 from bamboohr_moodle_sync.local.bamboohr_emulator import RunningBambooHR, running_bamboohr
 from bamboohr_moodle_sync.local.moodle_emulator import RunningMoodle, running_moodle
 from bamboohr_moodle_sync.local.motoserver import LocalAws, running_moto
@@ -26,6 +26,9 @@ from bamboohr_moodle_sync.models import RecordFailure
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO_ROOT / "template.yaml"
+# An image in the bootstrap stack's repository, as infra/README.md pushes it: the execution role's ECR
+# permissions are checked against it. Locally the task runs as a process, so nothing is pulled.
+LOCAL_IMAGE = f"{aws.ACCOUNT_ID}.dkr.ecr.{aws.REGION}.amazonaws.com/bamboohr-moodle-sync:local"
 
 
 @dataclass
@@ -214,7 +217,7 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
             local,
             options.template,
             {
-                "ImageUri": "local",
+                "ImageUri": LOCAL_IMAGE,
                 "BambooHRCompanyDomain": domain,
                 "MoodleUrl": moodle_url,
                 "BatchSize": str(options.batch_size),
@@ -222,6 +225,8 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
             },
             {"bamboohr": api_key, "moodle": token},
         )
+        iam_enforcement.enforce(aws.ACCOUNT_ID, aws.REGION, deployment.state_machine_role_arn, deployment.definition)
+        stack.callback(iam_enforcement.configure, None)
         tasks = fargate.LocalTasks(
             endpoint_url=local.endpoint_url,
             extra_env=extra_env,
