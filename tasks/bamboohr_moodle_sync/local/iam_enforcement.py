@@ -95,17 +95,24 @@ class Enforcement:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ principals
-    def assume(self, role_arn: str, service: str, session_name: str) -> Credentials:
-        """``sts:AssumeRole`` by ``service`` (its trust policy evaluated), registering the session as enforced."""
+    def check_trust(self, role_arn: str, service: str) -> None:
+        """Raises AccessDenied unless the role's trust policy lets ``service`` assume it for this account."""
         from moto.iam.models import iam_backends
-        from moto.sts.models import sts_backends
 
         role = iam_backends[self.account][self.partition].get_role_by_arn(role_arn)
         trust = json.loads(role.assume_role_policy_document)
         request = Request(
             "sts:AssumeRole", role_arn, {"aws:SourceAccount": self.account}, principal={"Service": service}
         )
-        self._decide(Principal(role_arn, f"service:{service}"), [trust], request)
+        self._decide(Principal(role_arn, service), [trust], request)
+
+    def assume(self, role_arn: str, service: str, session_name: str) -> Credentials:
+        """``sts:AssumeRole`` by ``service`` (its trust policy evaluated), registering the session as enforced."""
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        self.check_trust(role_arn, service)
+        role = iam_backends[self.account][self.partition].get_role_by_arn(role_arn)
         assumed = sts_backends[self.account][self.partition].assume_role(
             region_name=self.region,
             role_session_name=session_name,
@@ -403,15 +410,43 @@ def check_call(response: Any) -> None:
         return
     service = str(response.service_name)
     operation = response._get_action()
+    params = _params_of(response)
     try:
-        requests = enforcement.requests_for(service, operation, _params_of(response))
+        requests = enforcement.requests_for(service, operation, params)
         enforcement.authorize(principal, requests)
+        if f"{service}:{operation}" == "ecs:RunTask":
+            _check_task_roles(enforcement, requests)
     except CannotDecide as exc:
         raise JsonRESTError("AccessDeniedException", f"{principal.session_arn}: {exc}") from exc
     except AccessDenied as exc:
         if service == "sns":
             raise _SnsAuthorizationError("AuthorizationError", exc.message) from exc
         raise JsonRESTError("AccessDeniedException", exc.message) from exc
+
+
+def _check_task_roles(enforcement: Enforcement, requests: Sequence[Request]) -> None:
+    """RunTask refuses a task or execution role that ECS cannot assume (its trust policy), as AWS does."""
+    for request in requests:
+        if request.action != "iam:PassRole":
+            continue
+        try:
+            enforcement.check_trust(request.resource, ECS_TASKS)
+        except AccessDenied as exc:
+            raise JsonRESTError(
+                "InvalidParameterException",
+                f"ECS was unable to assume the role '{request.resource}' that was provided for this task. Please "
+                "verify that the role being passed has the proper trust relationship and permissions and that your "
+                "IAM user has permissions to pass this role.",
+            ) from exc
+
+
+def task_role_environment(definition: Mapping[str, Any], overrides: Mapping[str, Any], task_arn: str) -> dict[str, str]:
+    """The task role's credentials for the container, as the ECS agent hands them over ({} when not enforcing)."""
+    enforcement = _current
+    role = overrides.get("taskRoleArn") or definition.get("taskRoleArn")
+    if enforcement is None or not role:
+        return {}
+    return enforcement.assume(str(role), ECS_TASKS, task_arn.rsplit("/", 1)[-1]).environment()
 
 
 def install() -> None:
@@ -463,4 +498,5 @@ __all__ = [
     "install",
     "managed_rule_denial",
     "state_machine_client",
+    "task_role_environment",
 ]

@@ -102,7 +102,10 @@ class FargateRunTask(StateTaskServiceEcs):
             number=number,
             task_arn=task["taskArn"],
             command=fargate.task_command(container, overrides, local),
-            environment=fargate.task_environment(container, overrides, local),
+            environment={
+                **fargate.task_environment(container, overrides, local),
+                **iam_enforcement.task_role_environment(definition, overrides, task["taskArn"]),
+            },
             log_path=fargate.new_log_path(local, number),
         )
         local.record(run)
