@@ -6,8 +6,14 @@ PHP decoding and parameter validation in ``moodle_params``. Every answer is HTTP
 success in JSON (``moodlewsrestformat=json``) or XML, failures as ``{"exception", "errorcode", "message"}``
 with ``debuginfo`` only when ``debug`` is on.
 
-Differences from a real Moodle that clients cannot rely on anyway: no sessions, no events, no mail; XML is
-built from the answer's data (a key Moodle would send as ``<VALUE null="null"/>`` is left out).
+Mail: each user created with ``createpassword=1`` is "mailed" inside ``core_user_create_users``, as Moodle's
+``setnew_password_and_mail`` does within the call's transaction: the username goes to ``outbox`` and, with the
+``Faults.mail_delay_s`` fault, costs that many seconds before the call commits. Other calls are served
+meanwhile and see none of the call's users until it commits (PostgreSQL's read committed); a client that stops
+waiting does not stop the call.
+
+Differences from a real Moodle that clients cannot rely on anyway: no sessions, no events; XML is built from
+the answer's data (a key Moodle would send as ``<VALUE null="null"/>`` is left out).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,6 +76,8 @@ class MoodleEmulator:
             profile_fields=frozenset(profile_fields),
         )
         self._calls: Counter[str] = Counter()
+        self.faults = Faults()
+        """The server's faults (``running_moodle`` shares them); ``mail_delay_s`` is read here."""
         self.tokens: dict[str, Token] = {}
         self.token = token
         self.add_token(token)
@@ -152,6 +161,12 @@ class MoodleEmulator:
             self._state.rejected_usernames.clear()
             self._state.rejected_idnumbers.clear()
 
+    @property
+    def outbox(self) -> list[str]:
+        """Usernames sent a password mail, in order; a user mailed twice appears twice."""
+        with self._lock:
+            return list(self._state.outbox)
+
     def call_count(self, wsfunction: str | None = None) -> int:
         """Requests that named ``wsfunction`` (all requests to the endpoint when None), whatever the answer."""
         with self._lock:
@@ -174,18 +189,47 @@ class MoodleEmulator:
         fmt = params.pop("moodlewsrestformat", "xml")
         fmt = fmt if fmt in ("xml", "json") else "xml"
         token, wsfunction = params.pop("wstoken", None), params.pop("wsfunction", None)
-        with self._lock:
-            self._calls[wsfunction if isinstance(wsfunction, str) else ""] += 1
-            try:
-                result = self._call(token, wsfunction, params)
-            except MoodleError as exc:
-                return _error(exc, fmt, self.debug)
+        try:
+            result = self._serve(token, wsfunction, params)
+        except MoodleError as exc:
+            return _error(exc, fmt, self.debug)
         if fmt == "json":
             return Response(200, _json(result).encode(), {"Content-Type": "application/json"})
         xml = '<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n' + _xml(result) + "</RESPONSE>\n"
         return Response(200, xml.encode(), {"Content-Type": "application/xml; charset=utf-8"})
 
-    def _call(self, token: Any, wsfunction: Any, params: dict[str, Any]) -> Any:
+    def _serve(self, token: Any, wsfunction: Any, params: dict[str, Any]) -> Any:
+        """One call; a create under ``mail_delay_s`` runs twice: once to count its mails (undone), once to commit.
+
+        The lock is released for the mails' time, so other calls are served meanwhile and see nothing of this
+        one; the committing run then validates against the site as it is by then, as the real insert would.
+        """
+        delay = self.faults.mail_delay_s if wsfunction == "core_user_create_users" else 0.0
+        failure: MoodleError | None = None
+        with self._lock:
+            self._calls[wsfunction if isinstance(wsfunction, str) else ""] += 1
+            if not delay:
+                return self._call(token, wsfunction, params)
+            sent = len(self._state.outbox)
+            try:
+                self._call(token, wsfunction, params, commit=False)
+            except MoodleError as exc:
+                failure = exc  # mails sent before the failing user stay sent: mail has no rollback
+            mails = len(self._state.outbox) - sent
+            if failure is None:
+                del self._state.outbox[sent:]  # the committing run sends them
+        time.sleep(delay * mails)
+        if failure is not None:
+            raise failure
+        with self._lock:
+            try:
+                return self._call(token, wsfunction, params)
+            except MoodleError as exc:
+                # What changed meanwhile is another call's commit; the real INSERT would have waited on the
+                # unique index (mnethostid, username) and failed there: a write error, not a validation one.
+                raise MoodleError("dml_write_exception", "dmlwriteexception", "Error writing to database") from exc
+
+    def _call(self, token: Any, wsfunction: Any, params: dict[str, Any], *, commit: bool = True) -> Any:
         found = self.tokens.get(token) if isinstance(token, str) else None
         if found is None:
             raise MoodleError("core\\exception\\moodle_exception", "invalidtoken", "Invalid token - token not found")
@@ -213,7 +257,10 @@ class MoodleEmulator:
         except BaseException:
             self._state.rollback()
             raise
-        self._state.commit()
+        if commit:
+            self._state.commit()
+        else:
+            self._state.rollback()
         return answer
 
 
@@ -276,6 +323,7 @@ class RunningMoodle:
     def fresh(self, **settings: Any) -> RunningMoodle:
         """A new, empty site on the same server (cheaper than a new server per test); faults are kept."""
         emulator = MoodleEmulator(site_url=self.url, **settings)
+        emulator.faults = self.server.faults
         self.server.handler = emulator
         return RunningMoodle(self.url, emulator.token, emulator, self.server)
 
@@ -285,5 +333,5 @@ def running_moodle(faults: Faults | None = None, **settings: Any) -> Iterator[Ru
     """Serve a fresh :class:`MoodleEmulator` (``settings`` go to its constructor) on 127.0.0.1."""
     emulator = MoodleEmulator(**settings)
     with EmulatorServer(emulator, faults) as server:
-        emulator.site_url = server.url
+        emulator.site_url, emulator.faults = server.url, server.faults
         yield RunningMoodle(server.url, emulator.token, emulator, server)

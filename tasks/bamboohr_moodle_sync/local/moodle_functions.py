@@ -12,11 +12,22 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from bamboohr_moodle_sync.local.moodle_params import INT, RAW, RAW_TRIMMED, USERNAME, clean_param, validate_email
+from bamboohr_moodle_sync.local.moodle_params import (
+    AUTH,
+    INT,
+    NOTAGS,
+    RAW,
+    RAW_TRIMMED,
+    USERNAME,
+    clean_param,
+    validate_email,
+)
 from bamboohr_moodle_sync.local.moodle_state import CATEGORY_CONTEXT, SYSTEM_CONTEXT, State
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from bamboohr_moodle_sync.local.moodle_params import Site
 
 # Column sizes from lib/db/install.xml; a longer value fails the INSERT/UPDATE.
 COLUMN_SIZES = {
@@ -115,19 +126,45 @@ def get_users_by_field(state: State, params: dict[str, Any], site_url: str) -> A
 
 
 def _like(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern), re.I | re.S)
+    """PostgreSQL's ``ILIKE ... ESCAPE '\\'`` (``sql_like($field, $param, false)``): ``%`` any run, ``_`` one
+    character, a backslash makes the next character literal; case is ignored."""
+    parts: list[str] = []
+    escaped = False
+    for char in pattern:
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
-def _criterion(key: str, value: str) -> Callable[[dict[str, Any]], bool]:
-    """Exact match for id, idnumber, username and auth; case-insensitive LIKE for the others."""
+_CRITERIA_TYPES = {
+    "id": INT, "idnumber": RAW, "username": USERNAME, "email": RAW_TRIMMED, "auth": AUTH,
+    "firstname": NOTAGS, "lastname": NOTAGS,
+}  # fmt: skip
+"""The keys ``core_user_get_users`` supports, with the ``core_user::get_property_type`` it cleans each value by."""
+
+
+def _criterion(key: str, value: str, site: Site) -> Callable[[dict[str, Any]], bool]:
+    """Equality for id, idnumber, username and auth; ``ILIKE`` for email, firstname and lastname.
+
+    The value is cleaned first (``clean_param``, not validated): an email is trimmed, a username lowercased.
+    A user is answered only when the searched field is not empty (``empty($userdetails[$key])``).
+    """
+    cleaned = clean_param(value, _CRITERIA_TYPES[key], site)
     if key in ("email", "firstname", "lastname"):
-        pattern = _like(value)
+        pattern = _like(cleaned)
         return lambda user: bool(user[key]) and pattern.fullmatch(user[key]) is not None
-    target: Any = (int(value) if re.fullmatch(r"-?[0-9]+", value) else 0) if key == "id" else value
+    target: Any = (int(cleaned) if re.fullmatch(r"-?[0-9]+", cleaned) else 0) if key == "id" else cleaned
     return lambda user: bool(user[key]) and user[key] == target
 
 
 def get_users(state: State, params: dict[str, Any], site_url: str) -> Any:
+    """``core_user_get_users``: every criterion must hold; an unsupported key only adds a warning, so a call with
+    no supported key answers every user on the site; a key sent twice is ``keyalreadyset``."""
     tests: list[Callable[[dict[str, Any]], bool]] = []
     warnings: list[dict[str, Any]] = []
     used: set[str] = set()
@@ -136,8 +173,8 @@ def get_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         if key in used:
             raise MoodleError("core\\exception\\moodle_exception", "keyalreadyset", "error/keyalreadyset")
         used.add(key)
-        if key in ("id", "idnumber", "username", "auth", "email", "firstname", "lastname"):
-            tests.append(_criterion(key, value))
+        if key in _CRITERIA_TYPES:
+            tests.append(_criterion(key, value, state.site))
         else:
             message = f"The search key '{key}' is not supported, look at the web service documentation"
             warnings.append({"item": key, "warningcode": "invalidfieldparameter", "message": message})
@@ -186,6 +223,8 @@ def create_users(state: State, params: dict[str, Any], site_url: str) -> Any:
             raise error
         user_id = state.insert_user(record)
         state.set_profile(state.writable_user(user_id), user)
+        if user.get("createpassword"):  # setnew_password_and_mail(), inside the call's transaction
+            state.outbox.append(user["username"])
         created.append({"id": user_id, "username": user["username"]})
     return created
 

@@ -47,6 +47,7 @@ class State:
     members: set[tuple[int, int]] = field(default_factory=set)
     rejected_usernames: set[str] = field(default_factory=set)
     rejected_idnumbers: set[str] = field(default_factory=set)
+    outbox: list[str] = field(default_factory=list)  # usernames mailed a password; mail is never rolled back
     next_user_id: int = 1
     next_cohort_id: int = 1
     _index: dict[str, dict[Any, set[int]]] = field(default_factory=lambda: {name: {} for name in _INDEXES})

@@ -60,6 +60,8 @@ class Faults:
     latency_jitter_s: float = 0.0
     down_from_request: int | None = None
     down_until_request: int | None = None
+    mail_delay_s: float = 0.0
+    """Moodle only: seconds each new user's password mail costs inside ``core_user_create_users``."""
     seed: int = 0
     _random: random.Random = field(init=False, repr=False)
 
@@ -67,7 +69,7 @@ class Faults:
         self._random = random.Random(self.seed)
 
     def clear(self) -> None:
-        self.error_rate = self.drop_rate = self.latency_s = self.latency_jitter_s = 0.0
+        self.error_rate = self.drop_rate = self.latency_s = self.latency_jitter_s = self.mail_delay_s = 0.0
         self.down_from_request = self.down_until_request = None
 
     def decide(self, number: int) -> str | None:
