@@ -35,6 +35,16 @@ typecheck: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/sam validate --lint
 	$(BIN)/sam build --cached
+	$(BIN)/python -m bamboohr_moodle_sync.local.asl_validator
+
+# asl-validator (npm; pinned by tools/asl-validator/package-lock.json) checks the definition as deployed: the
+# JSONata-mode schema, every {% %} expression compiled, every Next target present. CI has Node and npm only.
+ASL_VALIDATOR := tools/asl-validator/node_modules/.bin/asl-validator
+validate: $(ASL_VALIDATOR)
+$(ASL_VALIDATOR): tools/asl-validator/package-lock.json
+	@echo "Installing asl-validator 4.0.0 into tools/asl-validator/node_modules (npm ci, from its package-lock.json)"
+	@cd tools/asl-validator && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # checkov pins an older boto3 than aws-sam-cli and moto need, so it gets an environment of its own.
 $(CHECKOV_VENV)/.installed:

@@ -9,6 +9,7 @@ The real offline ECS integration (a subprocess per task) lives in tasks/bamboohr
 
 from __future__ import annotations
 
+import copy
 import json
 import types
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from bamboohr_moodle_sync.local import interpreter, jsonata_plugin
+from bamboohr_moodle_sync.local import asl_validator, interpreter, jsonata_plugin
 from bamboohr_moodle_sync.local.pipeline import wait_for_execution
 from tests.unit.sam_template import definition_text, substitute
 
@@ -155,6 +156,61 @@ def test_run_batch_overrides_the_contract_container(definition: dict[str, Any]) 
     [override] = definition["States"]["Run Batch"]["Arguments"]["Overrides"]["ContainerOverrides"]
     assert override["Name"] == "sync"
     assert [variable["Name"] for variable in override["Environment"]] == ["SINCE", "OFFSET", "ALLOW_MASS_SUSPEND"]
+
+
+def test_run_task_errors_are_caught_before_the_states_task_failed_catcher(definition: dict[str, Any]) -> None:
+    """In a Catch, States.TaskFailed matches every error but States.Timeout: an ECS error listed after it would
+    reach Retry Batch? (and be rerun) instead of the catcher meant for it."""
+    catchers = definition["States"]["Run Batch"]["Catch"]
+    task_failed = next(i for i, c in enumerate(catchers) if "States.TaskFailed" in c["ErrorEquals"])
+    caught_before = {error for catcher in catchers[:task_failed] for error in catcher["ErrorEquals"]}
+    retried = {error for retrier in definition["States"]["Run Batch"]["Retry"] for error in retrier["ErrorEquals"]}
+    assert retried <= caught_before
+
+
+def test_a_timed_out_batch_is_stopped_before_the_failure_is_reported(definition: dict[str, Any]) -> None:
+    [timeout] = [c for c in definition["States"]["Run Batch"]["Catch"] if c["ErrorEquals"] == ["States.Timeout"]]
+    stop = definition["States"][timeout["Next"]]
+    stop_each = definition["States"][stop["Next"]]
+    [stop_task] = stop_each["ItemProcessor"]["States"].values()
+    assert stop["Resource"].endswith(":states:::aws-sdk:ecs:listTasks")
+    assert stop_task["Resource"].endswith(":states:::aws-sdk:ecs:stopTask")
+    assert stop_each["Next"] == "Release Lock On Failure"
+
+
+# ---------------------------------------------------------------------------------------------- asl-validator
+
+
+@pytest.fixture(scope="module")
+def deployed_definition() -> dict[str, Any]:
+    if not asl_validator.VALIDATOR.exists():
+        pytest.skip("asl-validator is not installed: `make validate` installs it (make test runs it first)")
+    loaded: dict[str, Any] = json.loads(asl_validator.deployed_definition())
+    return loaded
+
+
+def broken(definition: dict[str, Any], fault: str) -> dict[str, Any]:
+    changed = copy.deepcopy(definition)
+    if fault == "missing Next target":
+        changed["States"]["Read Watermark"]["Next"] = "Read The Watermark"
+    else:  # a JSONata syntax error
+        changed["States"]["Run Batch"]["Assign"]["batches"] = "{% $batches + %}"
+    return changed
+
+
+def test_the_deployed_definition_passes_asl_validator(deployed_definition: dict[str, Any]) -> None:
+    assert asl_validator.validate(json.dumps(deployed_definition)) == []
+
+
+@pytest.mark.parametrize("fault", ["missing Next target", "JSONata syntax error"])
+def test_asl_validator_rejects_what_moto_accepts(deployed_definition: dict[str, Any], fault: str) -> None:
+    definition = json.dumps(broken(deployed_definition, fault))
+    assert asl_validator.validate(definition) != []
+    with mock_aws():
+        created = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+            name="broken", definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/sync-state-machine"
+        )
+    assert created["stateMachineArn"]
 
 
 # ---------------------------------------------------------------------------------------------- behaviour
@@ -297,8 +353,8 @@ def make_pipeline(
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
-        def create(max_batches: int = 500, lock_ttl: int = 7200) -> Pipeline:
-            values = substitution_values(max_batches, lock_ttl) | {"TopicArn": topic_arn}
+        def create(max_batches: int = 500, lock_ttl: int = 7200, stack_name: str = "bms-test") -> Pipeline:
+            values = substitution_values(max_batches, lock_ttl) | {"TopicArn": topic_arn, "StackName": stack_name}
             created = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
                 name="bms-test-sync",
                 definition=substitute(definition_text(), values),
@@ -334,6 +390,33 @@ def test_success_is_reported_with_the_window_and_counters(pipeline: Pipeline) ->
     assert message["Subject"] == "[bms-test] sync OK: 4 created, 7 updated, 1 suspended, 0 failed"
     assert f"Window: {INITIAL_SINCE} (offset 0) -> {WINDOW_END}" in message["Message"]
     assert "#/v2/executions/details/arn:aws:states:" in message["Message"]
+
+
+@pytest.mark.parametrize("exit_codes", [[], [2]], ids=["success", "failure"])
+def test_subjects_stay_under_100_characters(make_pipeline: Callable[..., Pipeline], exit_codes: list[int]) -> None:
+    pipeline = make_pipeline(stack_name="a-stack-name-long-enough-to-push-the-subject-past-the-limit-" * 2)
+    pipeline.batch.exit_codes = exit_codes
+    pipeline.run()
+    [message] = pipeline.messages()
+    assert len(message["Subject"]) < 100  # SNS Publish: "less than 100 characters"
+
+
+def test_a_window_with_nothing_to_sync_says_so(pipeline: Pipeline) -> None:
+    pipeline.batch.commit = False  # the batch found nothing to commit
+    pipeline.run()
+    [message] = pipeline.messages()
+    assert message["Subject"] == "[bms-test] sync OK: nothing to sync"
+    assert "Nothing to sync" in message["Message"]
+    assert "Batches in this execution" not in message["Message"]
+
+
+def test_a_failed_execution_states_its_cause_in_plain_words(pipeline: Pipeline) -> None:
+    pipeline.batch.exit_codes = [2]
+    execution = pipeline.run()
+    assert execution["cause"].startswith("Run Batch: Error: States.TaskFailed")
+    assert "Stopped reason: Essential container in task exited" in execution["cause"]
+    assert "Container exit code: 2 (bad configuration or refused credentials; not rerun)" in execution["cause"]
+    assert '"Containers"' not in execution["cause"]  # never the raw task JSON
 
 
 def entered_states(execution_arn: str) -> list[str]:

@@ -148,10 +148,15 @@ def test_state_machine_role_uses_star_only_for_log_delivery_and_xray(template: d
     star_actions = {
         action
         for statement in statements(template, "StateMachineRole")
-        if "*" in as_list(statement["Resource"])
+        if "*" in as_list(statement["Resource"]) and "Condition" not in statement
         for action in as_list(statement["Action"])
     }
     assert star_actions <= LOG_DELIVERY_AND_XRAY
+
+
+def test_listing_tasks_is_granted_in_the_batch_cluster_only(template: dict[str, Any]) -> None:
+    [statement] = [s for s in statements(template, "StateMachineRole") if s["Action"] == "ecs:ListTasks"]
+    assert statement["Condition"] == {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["Cluster", "Arn"]}}}
 
 
 @pytest.mark.parametrize("role", ["StateMachineRole", "TaskRole", "TaskExecutionRole"])
