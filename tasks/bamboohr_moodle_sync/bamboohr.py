@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
@@ -57,6 +58,15 @@ EMPTY_DATE = "0000-00-00"
 """BambooHR's empty date; ``employees`` answers it as None."""
 
 _ACTIONS: dict[str, ChangeAction] = {"inserted": "Inserted", "updated": "Updated", "deleted": "Deleted"}
+
+
+def _server_time(response: requests.Response) -> str | None:
+    """The answer's ``Date`` header (RFC 9110: the origin server's clock) in UTC; None when absent or unreadable."""
+    try:
+        moment = parsedate_to_datetime(response.headers.get("Date") or "")
+    except (TypeError, ValueError):
+        return None
+    return utc_timestamp(moment.isoformat()) if moment.tzinfo is not None else None
 
 
 def normalise_timestamp(value: str) -> str:
@@ -100,9 +110,10 @@ class BambooHRClient:
         """Employees changed since ``since`` (ISO-8601), sorted by ``(last_changed, employee_id)``.
 
         ``latest`` is the greatest normalised ``lastChanged`` (or BambooHR's ``latest`` if greater);
-        None when no employee changed.
+        None when no employee changed. ``read_at`` is the answer's ``Date`` header (see ``ChangeList``).
         """
-        answer = self._json(self._call("GET", "/v1/employees/changed", params={"since": since}), "change list")
+        response = self._call("GET", "/v1/employees/changed", params={"since": since})
+        answer = self._json(response, "change list")
         employees = answer.get("employees") or {}
         if not isinstance(employees, dict):
             raise ServiceRejected(SERVICE, "the change list's 'employees' is not an object")
@@ -112,7 +123,7 @@ class BambooHRClient:
         latest = changes[-1].last_changed
         if isinstance(answer.get("latest"), str) and answer["latest"]:
             latest = max(latest, normalise_timestamp(answer["latest"]))
-        return ChangeList(latest=latest, changes=changes)
+        return ChangeList(latest=latest, changes=changes, read_at=_server_time(response))
 
     def employees(self, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """Field values by employee id (strings) for ``ids``; ``id`` and ``status`` are always requested.

@@ -208,10 +208,11 @@ class Batch:
 
 
 def _with_retries(changed: ChangeList, carried: Sequence[Change]) -> ChangeList:
-    """The change list plus earlier failures not already in it, in snapshot order."""
+    """The change list plus earlier failures not already in it, in snapshot order; its ``latest`` is where the
+    next window starts (``ChangeList.next_since``)."""
     listed = {c.employee_id for c in changed.changes}
     extra = {c.employee_id: c for c in carried if c.employee_id not in listed}
-    return ChangeList(changed.latest, sorted(changed.changes + list(extra.values())))
+    return ChangeList(changed.next_since(), sorted(changed.changes + list(extra.values())))
 
 
 def _with_write_failures(plan: Plan, failures: Sequence[RecordFailure]) -> dict[str, int]:

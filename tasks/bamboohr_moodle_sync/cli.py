@@ -3,6 +3,7 @@
 batch       sync one batch (the task image's command); exit codes in docs/contract.md
 emulate     run the BambooHR and Moodle emulators for trying the task by hand   (local extra)
 local-run   run the whole pipeline offline: state machine, tasks, emulators      (local extra)
+world       change the emulators' world by hand while emulate runs              (local extra)
 """
 
 from __future__ import annotations
@@ -18,6 +19,43 @@ from .errors import AuthenticationFailed, ConfigError, MassSuspensionBlocked, Sy
 from .log import logger
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_GUARD = 1, 2, 3
+LOCAL_COMMANDS = {"emulate": "emulate", "local-run": "runner", "world": "world"}  # command -> module in local/
+
+
+BATCH_VARIABLES = {
+    "SINCE": "where this batch starts (the state machine passes it); default: the watermark",
+    "OFFSET": "entries of the window already synced (passed with SINCE); default: the watermark",
+    "BATCH_SIZE": "change-list entries per task",
+    "STATE_TABLE": "the DynamoDB state table (partition key pk)",
+    "BAMBOOHR_SECRET_ID": 'secret holding {"api_key": ...}; or give BAMBOOHR_API_KEY',
+    "BAMBOOHR_API_KEY": "the BambooHR API key itself",
+    "BAMBOOHR_COMPANY_DOMAIN": "the BambooHR company; or give BAMBOOHR_API_URL",
+    "BAMBOOHR_API_URL": "the API root, https://api.bamboohr.com/api/gateway.php/<company>",
+    "MOODLE_URL": "the Moodle site root",
+    "MOODLE_SECRET_ID": 'secret holding {"token": ...}; or give MOODLE_TOKEN',
+    "MOODLE_TOKEN": "the Moodle web-service token itself",
+    "MOODLE_AUTH": "auth of new accounts (manual gets createpassword=1)",
+    "MOODLE_MAX_INPUT_VARS": "the site's PHP max_input_vars; writes are chunked under it",
+    "MAX_SUSPENSIONS": "the suspension guard: most active accounts one window may suspend",
+    "ALLOW_MASS_SUSPEND": "1: lift the suspension guard for this run",
+    "DRY_RUN": "1: plan and log, write nothing",
+    "INITIAL_SINCE": "where the first window starts",
+    "MAPPING_FILE": "a TOML file overriding the field mapping",
+}
+"""What ``batch --help`` says about each setting; names and defaults come from ``config.Settings``."""
+
+
+def batch_epilog() -> str:
+    from .config import Settings
+
+    lines = ["environment variables (required unless a default is shown):"]
+    for name, spec in Settings.model_fields.items():
+        variable = name.upper()
+        shown = ("on" if spec.default else "off") if isinstance(spec.default, bool) else spec.default
+        default = "" if spec.is_required() or spec.default is None else f" [default: {shown}]"
+        lines.append(f"  {variable:<25}{BATCH_VARIABLES.get(variable, '')}{default}")
+    lines.append("exit codes: 0 committed or nothing to do, 1 failed (rerun), 2 configuration, 3 suspension guard")
+    return "\n".join(lines)
 
 
 def run_batch() -> int:
@@ -37,6 +75,9 @@ def run_batch() -> int:
     except Exception as exc:  # a bug: the traceback goes to the log, one line to stderr
         logger.exception("unexpected error")
         return _fail(EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (traceback in the log above)")
+    if result.outcome == "empty":
+        print(f"batch empty: nothing changed since {result.start.since}", file=sys.stderr)
+        return 0
     print(
         f"batch {result.outcome}: {result.start.since} offset {result.start.offset} -> "
         f"{result.end.since} offset {result.end.offset} {result.counts or ''}".rstrip(),
@@ -68,15 +109,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="bamboohr-moodle-sync", description=__doc__.splitlines()[0] if __doc__ else ""
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("batch", help="sync one batch of BambooHR changes into Moodle (settings from the environment)")
+    commands.add_parser(
+        "batch",
+        help="sync one batch of BambooHR changes into Moodle (settings from the environment)",
+        description="Sync one batch of BambooHR changes into Moodle; every setting comes from the environment.",
+        epilog=batch_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands.add_parser("emulate", help="run local BambooHR and Moodle emulators", add_help=False)
     commands.add_parser("local-run", help="run the whole pipeline offline", add_help=False)
+    commands.add_parser("world", help="hire, edit, terminate, rehire employees while emulate runs", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "batch":
         if rest:
             parser.error(f"batch takes its settings from the environment, not arguments: {' '.join(rest)}")
         return run_batch()
-    return _run_local("emulate" if args.command == "emulate" else "runner", rest)
+    return _run_local(LOCAL_COMMANDS[args.command], rest)
 
 
 if __name__ == "__main__":

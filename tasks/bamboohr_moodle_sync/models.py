@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 ChangeAction = Literal["Inserted", "Updated", "Deleted", "Retry"]
@@ -43,12 +43,34 @@ class Change:
     action: ChangeAction
 
 
+SETTLE_S = 120
+"""How far BambooHR's clock must be past ``latest`` before that second counts as settled: longer than a
+request may take (connect and read timeouts, 70 s) plus clock skew between BambooHR's servers."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeList:
-    """Who changed since a point in time; ``latest`` is the greatest ``lastChanged`` (None when empty)."""
+    """Who changed since a point in time; ``latest`` is the greatest ``lastChanged`` (None when empty);
+    ``read_at`` is BambooHR's clock when it answered (its ``Date`` header, UTC), None when unknown."""
 
     latest: str | None
     changes: list[Change]
+    read_at: str | None = None
+
+    def next_since(self) -> str | None:
+        """Where the next window starts: one second past ``latest`` once the list was read ``SETTLE_S`` after
+        it, else ``latest`` itself.
+
+        ``lastChanged`` has whole seconds and ``since`` may be inclusive, so starting at ``latest`` lists that
+        second's employees again (harmless, but a drained window would never be empty). Once BambooHR's own
+        clock was well past that second when it answered, every later change has a later ``lastChanged``.
+        """
+        if self.latest is None or self.read_at is None:
+            return self.latest
+        latest = datetime.fromisoformat(self.latest)
+        if datetime.fromisoformat(self.read_at) - latest < timedelta(seconds=SETTLE_S):
+            return self.latest
+        return (latest + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,10 @@ def test_every_answer_carries_a_request_id(bamboohr: RunningBambooHR, api: Api, 
     assert response.headers["x-request-id"]
 
 
+def test_every_answer_is_dated_by_the_emulator_s_clock(bamboohr: RunningBambooHR, api: Api, hired: str) -> None:
+    assert api.changed().headers["Date"] == "Mon, 05 Jan 2026 09:01:00 GMT"  # `hired` moved the clock a minute on
+
+
 def test_injected_503_carries_retry_after() -> None:
     with running_bamboohr(employees=1, faults=Faults(error_rate=1.0, retry_after=7)) as running:
         response = requests.get(f"{running.api_url}/v1/employees/1", auth=(running.api_key, "x"), timeout=5)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bamboohr_moodle_sync.local.bamboohr_emulator import DEFAULT_START, BambooHREmulator, ManualClock
+from bamboohr_moodle_sync.local.bamboohr_emulator import DEFAULT_START, BambooHREmulator, ManualClock, RunningClock
 
 
 def test_clock_starts_at_a_fixed_instant_and_moves_only_when_advanced() -> None:
@@ -14,6 +14,14 @@ def test_clock_starts_at_a_fixed_instant_and_moves_only_when_advanced() -> None:
     assert emulator.now() == DEFAULT_START
     emulator.advance(90.5)
     assert emulator.now().isoformat() == "2026-01-05T09:01:30+00:00"  # whole seconds, as BambooHR writes them
+
+
+def test_a_running_clock_moves_as_time_passes_and_jumps_when_advanced() -> None:
+    ticks = iter([100.0, 130.0, 130.0])
+    emulator = BambooHREmulator(clock=RunningClock(DEFAULT_START, ticker=lambda: next(ticks)))
+    assert emulator.now().isoformat() == "2026-01-05T09:00:30+00:00"
+    emulator.advance(60)
+    assert emulator.now().isoformat() == "2026-01-05T09:01:30+00:00"
 
 
 def test_injected_clock_is_used() -> None:

@@ -98,6 +98,20 @@ def test_changed_since_sorts_by_normalised_time_then_id(mocked: responses.Reques
     assert result.latest == "2026-01-02T10:00:00Z"
 
 
+@pytest.mark.parametrize(
+    ("date", "read_at"),
+    [("Mon, 05 Jan 2026 09:02:00 GMT", "2026-01-05T09:02:00Z"), (None, None), ("yesterday", None)],
+)
+def test_the_change_list_carries_the_date_header_as_read_at(
+    mocked: responses.RequestsMock, client: BambooHRClient, date: str | None, read_at: str | None
+) -> None:
+    entry = {"id": "7", "action": "Updated", "lastChanged": "2026-01-05T09:00:00+00:00"}
+    headers = {"Date": date} if date else {}
+    mocked.get(CHANGED, json={"latest": entry["lastChanged"], "employees": {"7": entry}}, headers=headers)
+
+    assert client.changed_since("2026-01-01T00:00:00Z").read_at == read_at
+
+
 @pytest.mark.parametrize("answer", [{"latest": None, "employees": {}}, {"employees": []}, {}])
 def test_an_empty_change_list_has_no_latest(
     mocked: responses.RequestsMock, client: BambooHRClient, answer: dict[str, object]

@@ -8,6 +8,7 @@ import pytest
 
 from bamboohr_moodle_sync import http
 from bamboohr_moodle_sync.batch import Batch
+from bamboohr_moodle_sync.models import SETTLE_S
 from bamboohr_moodle_sync.state import NO_WATERMARK, Snapshot, StateStore, Watermark
 from tests.world import World
 
@@ -92,6 +93,26 @@ def test_an_edit_made_while_a_backlog_drains_is_picked_up_by_the_next_window(wor
     world.drain()
     assert world.moodle.emulator.users_by_idnumber(ada)[0]["department"] == "Edited During Drain"
     assert world.active_accounts() == world.expected_accounts()
+
+
+def test_a_window_read_after_its_last_second_settled_leaves_the_next_run_nothing_to_do(world: World) -> None:
+    world.bamboohr.emulator.seed(5)
+    world.bamboohr.emulator.advance(SETTLE_S)
+    world.drain()
+    assert world.watermark is not None
+    again = world.run_batch()
+    assert (again.exit_code, again.stderr.strip()) == (0, f"batch empty: nothing changed since {world.watermark.since}")
+
+
+def test_a_window_read_within_its_last_second_s_settle_time_lists_that_second_again(world: World) -> None:
+    world.bamboohr.emulator.seed(5)
+    world.drain()
+    assert world.watermark is not None
+    boundary = world.watermark.since
+    world.bamboohr.emulator.advance(SETTLE_S)
+    world.run_batch()  # the same 5 again, unchanged: the first list was read before their second settled
+    assert world.store.read_counters(boundary)["unchanged"] == 5
+    assert world.run_batch().stderr.startswith("batch empty: nothing changed")
 
 
 def test_one_record_moodle_rejects_fails_alone_and_is_retried_next_window(world: World) -> None:

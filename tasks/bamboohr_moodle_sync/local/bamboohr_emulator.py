@@ -15,18 +15,21 @@ Not emulated: csv/xls/pdf reports (501), the company-wide lockout after repeated
 turning Active on their start date (call ``update(id, status="Active")``), and ``x-request-id`` on the faults
 ``EmulatorServer`` injects itself.
 
-Timestamps are whole seconds in UTC (``...+00:00``) from an injectable clock; ``ManualClock`` (the default)
-starts at ``DEFAULT_START`` so tests are exact and moves only with ``advance()``.
+Timestamps are whole seconds in UTC (``...+00:00``) from an injectable clock, which also dates every answer
+(``Date``); ``ManualClock`` (the default) starts at ``DEFAULT_START`` so tests are exact and moves only with
+``advance()``; ``RunningClock`` (``emulate``) moves as time passes.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Protocol
 
 from bamboohr_moodle_sync.local.bamboohr_http import FIELD_TYPES, format_timestamp, handle_request
@@ -34,7 +37,7 @@ from bamboohr_moodle_sync.local.employees import generate_employees
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults, Request, Response
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 DEFAULT_COMPANY_DOMAIN = "acme"
@@ -47,6 +50,8 @@ DATE_FIELDS = frozenset(name for name, (kind, _) in FIELD_TYPES.items() if kind 
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+    def advance(self, seconds: float) -> None: ...
 
 
 class ManualClock:
@@ -65,11 +70,23 @@ class ManualClock:
             self._now += timedelta(seconds=seconds)
 
 
-class SystemClock:
-    """The machine's clock, for runs that should look like real time."""
+class RunningClock:
+    """A clock that moves as time passes, from ``start`` (default: the machine's time); ``advance`` jumps it.
+    ``ticker`` (seconds, monotonic) measures the passing time."""
+
+    def __init__(self, start: datetime | None = None, ticker: Callable[[], float] = time.monotonic) -> None:
+        self._start = start or datetime.now(UTC)
+        self._ticker = ticker
+        self._started = ticker()
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        with self._lock:
+            return self._start + timedelta(seconds=self._ticker() - self._started)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._start += timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -142,9 +159,7 @@ class BambooHREmulator:
         return self.clock.now().astimezone(UTC).replace(microsecond=0)
 
     def advance(self, seconds: float) -> None:
-        """Move a ``ManualClock`` forward."""
-        if not isinstance(self.clock, ManualClock):
-            raise TypeError("advance() needs a ManualClock")
+        """Move the clock forward (a ``ManualClock`` moves only so)."""
         self.clock.advance(seconds)
 
     # -- changes (each one moves lastChanged to now) --------------------------------------------------
@@ -222,6 +237,7 @@ class BambooHREmulator:
     def __call__(self, request: Request) -> Response:
         response = handle_request(self, request)
         response.headers.setdefault("x-request-id", uuid.uuid4().hex)
+        response.headers["Date"] = format_datetime(self.now(), usegmt=True)  # BambooHR's clock, not the machine's
         return response
 
 

@@ -186,7 +186,8 @@ def _make_request_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler
             """Status line, headers and body in one ``sendall``: one segment for a small answer, no waits."""
             phrase = self.responses.get(response.status, ("",))[0]
             head = [f"{self.protocol_version} {response.status} {phrase}", f"Server: {self.version_string()}"]
-            head.append(f"Date: {self.date_time_string()}")
+            if "Date" not in response.headers:  # an emulator with a clock of its own sends its own Date
+                head.append(f"Date: {self.date_time_string()}")
             head += [f"{name}: {value}" for name, value in response.headers.items()]
             head.append(f"Content-Length: {len(response.body)}")
             self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)
