@@ -1,7 +1,9 @@
 """``bamboohr-moodle-sync emulate``: both emulators and a local state table on loopback until Ctrl-C or SIGTERM.
 
 It prints every setting the batch task needs as shell lines, so a user can paste them and run
-``bamboohr-moodle-sync batch`` against the emulators; the state table lives in a local moto server.
+``bamboohr-moodle-sync batch`` against the emulators, and ``bamboohr-moodle-sync world ...`` to change them;
+the state table lives in a local moto server. BambooHR's clock moves as time passes; the generated
+employees were entered a day earlier, so a drained window is settled at once (``ChangeList.next_since``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import sys
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 
-from .bamboohr_emulator import running_bamboohr
+from .bamboohr_emulator import RunningClock, running_bamboohr
 from .moodle_emulator import running_moodle
 from .motoserver import running_moto
+from .world_admin import bamboohr_admin, moodle_admin, with_admin
 
 STATE_TABLE = "bamboohr-moodle-sync-state"
+SEEDED_AGO = timedelta(days=1)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -33,8 +38,12 @@ def main(argv: Sequence[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with ExitStack() as stack:
-        bamboohr = stack.enter_context(running_bamboohr(employees=args.employees, seed=args.seed))
+        clock = RunningClock(datetime.now(UTC) - SEEDED_AGO)
+        bamboohr = stack.enter_context(running_bamboohr(employees=args.employees, seed=args.seed, clock=clock))
+        clock.advance(SEEDED_AGO.total_seconds())
+        bamboohr.server.handler = with_admin(bamboohr.emulator, bamboohr_admin(bamboohr.emulator))
         moodle = stack.enter_context(running_moodle())
+        moodle.server.handler = with_admin(moodle.emulator, moodle_admin(moodle.emulator))
         local_aws = stack.enter_context(running_moto())
         local_aws.client("dynamodb").create_table(
             TableName=STATE_TABLE,
@@ -57,7 +66,8 @@ def main(argv: Sequence[str]) -> int:
             print(f"export {name}={shlex.quote(value)}")
         print(
             f"# BambooHR: {args.employees} employees. Paste the lines above into another shell, then run "
-            "`bamboohr-moodle-sync batch` once per batch. Ctrl-C stops.",
+            "`.venv/bin/bamboohr-moodle-sync batch` once per batch until it says nothing changed, and "
+            "`.venv/bin/bamboohr-moodle-sync world --help` to change the world. Ctrl-C stops.",
             file=sys.stderr,
         )
         sys.stdout.flush()
