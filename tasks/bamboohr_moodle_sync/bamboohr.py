@@ -28,6 +28,7 @@ import json
 import logging
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 import requests
 
@@ -96,8 +97,9 @@ class BambooHRClient:
         timeout: Timeout = DEFAULT_TIMEOUT,
     ) -> None:
         self._root = api_url.rstrip("/")
+        self._host = urlsplit(self._root).netloc
         self._auth = (api_key, "x")
-        self._session = session or make_session()
+        self._session = session or make_session(service=SERVICE)
         self._hint = credential_hint
         self._timeout = timeout
 
@@ -210,7 +212,7 @@ class BambooHRClient:
                 method, self._root + path, auth=self._auth, headers=headers, timeout=self._timeout, **kwargs
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ServiceUnreachable(SERVICE, f"{method} {path}: {type(exc).__name__}") from exc
+            raise ServiceUnreachable(SERVICE, f"{method} {path}: {type(exc).__name__}", host=self._host) from exc
         except requests.RequestException as exc:  # e.g. RetryError: no usable answer after the retries
             raise ServiceRejected(SERVICE, f"{method} {path}: {type(exc).__name__}") from exc
         log.debug("BambooHR %s %s -> HTTP %s", method, path, response.status_code)

@@ -2,7 +2,8 @@
 
     SyncError                      anything that fails the batch (exit code non-zero, watermark untouched)
     ├── ConfigError                a setting is missing or malformed
-    ├── ServiceUnreachable         the call never completed: connection refused or dropped, timeout
+    ├── ServiceUnreachable         the call never completed: connection refused or dropped, timeout; names the host
+    │   └── WriteUnconfirmed       a write that may have reached the service got no answer: look before resending
     ├── ServiceRejected            the service answered no (HTTP status, Moodle errorcode)
     │   └── AuthenticationFailed   the credentials were refused: fix the secret the message names
     ├── FieldNotVisible            BambooHR left a field out for every employee (key lacks permission)
@@ -24,9 +25,19 @@ class ConfigError(SyncError):
 
 
 class ServiceUnreachable(SyncError):
-    def __init__(self, service: str, detail: str):
-        super().__init__(f"{service} could not be reached: {detail}")
+    def __init__(self, service: str, detail: str, *, host: str = ""):
+        where = f" at {host}" if host else ""
+        super().__init__(f"{service}{where} could not be reached: {detail}")
         self.service = service
+        self.host = host
+
+
+class WriteUnconfirmed(ServiceUnreachable):
+    """A write was sent, but its answer never came (read timeout, connection dropped): it may have landed."""
+
+    def __init__(self, service: str, detail: str, *, host: str = "", seconds: float = 0.0):
+        super().__init__(service, detail, host=host)
+        self.seconds = seconds
 
 
 class ServiceRejected(SyncError):

@@ -1,19 +1,24 @@
 """Moodle Web Services (REST) client: look users up, create them, update them.
 
-Domain operations only: ``site_info``, ``find_users``, ``create_users``, ``update_users``. Every call
-is a POST to ``{url}/webservice/rest/server.php`` with a form body: ``wstoken`` (in the body only,
-never in the URL), ``wsfunction``, ``moodlewsrestformat=json`` and the arguments in PHP bracket
-encoding (``users[0][username]=a``); booleans travel as ``0``/``1`` and None values are left out.
+Domain operations only: ``site_info``, ``find_users``, ``users_with_email_like``, ``create_users``,
+``update_users``. Every call is a POST to ``{url}/webservice/rest/server.php`` with a form body:
+``wstoken`` (in the body only, never in the URL), ``wsfunction``, ``moodlewsrestformat=json`` and the
+arguments in PHP bracket encoding (``users[0][username]=a``); booleans travel as ``0``/``1`` and None
+values are left out.
 
 Retries of throttling and dropped connections happen in ONE layer, the session's transport
-(``bamboohr_moodle_sync.http``). This client only *splits* calls: a create or update chunk that
-Moodle rejects as a whole for a per-record reason is halved recursively until the bad record is
-alone, so the others still land. Each bad record costs about ``2 * log2(chunk size)`` extra calls.
+(``bamboohr_moodle_sync.http``): reads (``READ_FUNCTIONS``) through a session that resends after a
+read timeout, writes through one that never resends once the request may have reached Moodle. This
+client *splits* calls: a create or update chunk that Moodle rejects as a whole for a per-record reason
+is halved recursively until the bad record is alone, so the others still land (each bad record costs
+about ``2 * log2(chunk size)`` extra calls). A write whose answer was lost is not resent blindly:
+``moodle_writes`` finds out what landed, and sizes create calls to the read timeout.
 
 Errors it raises (from ``errors``)::
 
     SyncError
-    ├── ServiceUnreachable         connection refused or dropped, timeout (after the transport's retries)
+    ├── ServiceUnreachable         connection refused, timeout of a read (after the transport's retries)
+    │   └── WriteUnconfirmed       more lost write answers in one batch than ``moodle_writes`` recovers from
     └── ServiceRejected            HTTP status other than 200, or an answer that is not JSON
         ├── MoodleError            HTTP 200 with {"exception", "errorcode", "message"[, "debuginfo"]}
         └── AuthenticationFailed   errorcode in AUTH_ERRORCODES (invalidtoken, accessexception, ...):
@@ -29,14 +34,17 @@ variables (plus the three ``ws`` ones) and chunks records by their actual leaf c
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 
-from .errors import AuthenticationFailed, ServiceRejected, ServiceUnreachable
-from .http import DEFAULT_TIMEOUT, Timeout, make_session
+from .errors import AuthenticationFailed, ServiceRejected, ServiceUnreachable, WriteUnconfirmed
+from .http import DEFAULT_TIMEOUT, Timeout, make_session, may_have_reached, write_session_like
 from .models import MoodleUser, RecordFailure
+from .moodle_writes import Pace, Writes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -74,6 +82,9 @@ USER_STRING_FIELDS = (
 """Profile fields every ``MoodleUser.fields`` holds ("" when Moodle left them out of the answer)."""
 
 FindField = Literal["id", "idnumber", "username", "email"]
+
+READ_FUNCTIONS = frozenset({"core_webservice_get_site_info", "core_user_get_users_by_field", "core_user_get_users"})
+"""Functions that change nothing: the transport may resend them after a read timeout. Every other one is a write."""
 
 
 class MoodleError(ServiceRejected):
@@ -121,9 +132,11 @@ def leaf_count(record: object) -> int:
 class MoodleClient:
     """The Moodle Web Services REST API as this project uses it.
 
-    ``url`` is the site root; ``session`` defaults to ``http.make_session()``; ``max_input_vars`` is
-    the site's PHP limit (default 1000); ``credential_hint`` names the secret an operator fixes when
-    the token is refused; ``timeout`` is passed on every call.
+    ``url`` is the site root; ``session`` (reads) defaults to ``http.make_session()`` and
+    ``write_session`` to one with the same policy that never resends a write once sent;
+    ``max_input_vars`` is the site's PHP limit (default 1000); ``credential_hint`` names the secret an
+    operator fixes when the token is refused; ``timeout`` ``(connect, read)`` is passed on every call;
+    ``clock`` and ``sleep`` time create calls and the wait for a lost one to commit.
     """
 
     def __init__(
@@ -135,15 +148,21 @@ class MoodleClient:
         *,
         credential_hint: str = "the Moodle web service token (secret MOODLE_SECRET_ID)",
         timeout: Timeout = DEFAULT_TIMEOUT,
+        write_session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if max_input_vars <= WS_VARS + 1:
             raise ValueError(f"max_input_vars must exceed {WS_VARS + 1}")
         self._endpoint = url.rstrip("/") + "/webservice/rest/server.php"
+        self._host = urlsplit(url).netloc
         self._token = token
-        self._session = session or make_session()
+        self._session = session or make_session(service=SERVICE)
+        self._writes = write_session or write_session_like(self._session, SERVICE)
         self._max_vars = max_input_vars
         self._hint = credential_hint
         self._timeout = timeout
+        self._clock, self._sleep = clock, sleep
 
     def __repr__(self) -> str:
         return f"MoodleClient({self._endpoint!r})"
@@ -172,23 +191,48 @@ class MoodleClient:
             found.extend(self._split(chunk, lambda part: self._find_chunk(field, part), self._drop_value(field)))
         return found
 
+    def users_with_email_like(self, pattern: str) -> list[MoodleUser]:
+        """``core_user_get_users`` with one criterion, email ``ILIKE pattern`` (``%`` and ``_`` are wildcards,
+        a backslash escapes them; the match ignores case). The answer is a superset of what the caller
+        means whenever the pattern has wildcards, so callers filter it.
+
+        Never sends a request Moodle would answer with every user: the pattern must not be blank, and an
+        answer that warns the key was not accepted is refused (``ServiceRejected``).
+        """
+        if not pattern.strip():
+            raise ValueError("an empty e-mail pattern would match nobody; refusing to send it")
+        answer = self._call("core_user_get_users", {"criteria": [{"key": "email", "value": pattern}]})
+        if not isinstance(answer, dict) or not isinstance(answer.get("users"), list):
+            raise ServiceRejected(SERVICE, "core_user_get_users did not answer {users, warnings}")
+        if answer.get("warnings"):
+            codes = ", ".join(str(w.get("warningcode", "?")) for w in answer["warnings"] if isinstance(w, dict))
+            raise ServiceRejected(SERVICE, f"core_user_get_users did not accept the email criterion ({codes})")
+        return [_user(item) for item in answer["users"] if isinstance(item, dict)]
+
     def create_users(self, users: Sequence[Mapping[str, object]]) -> tuple[list[tuple[str, int]], list[RecordFailure]]:
         """Create ``users`` (each with ``idnumber``): ``([(idnumber, new Moodle id)], failures by idnumber)``.
 
         ``core_user_create_users`` is one transaction per call: a chunk rejected with a
         ``RECORD_ERRORCODES`` error is halved until the bad record is alone; it becomes a
         ``RecordFailure`` and the rest are created. A record too large for ``max_input_vars`` fails
-        without a call. If a call's answer is lost after Moodle committed it, the retry reports
-        those users as failures (they exist); the caller's lookups find them next window.
+        without a call. After the first call, chunks are also limited to what fits in the read timeout;
+        a call whose answer is lost is followed up by lookups, not resent blindly (``moodle_writes``).
         """
         created: list[tuple[str, int]] = []
         failures: list[RecordFailure] = []
-        for chunk in self._chunks(list(users), base=0, oversize=failures, key="idnumber"):
-            for outcome in self._split(chunk, self._create_chunk, self._fail_record("idnumber")):
+        records = list(users)
+        writes = self._writes_for_batch("idnumber")
+        chunks = self._chunks(records, base=0, oversize=failures, key="idnumber", most=writes.pace.most)
+        for chunk in chunks:
+            for outcome in self._split(chunk, writes.create, self._fail_record("idnumber")):
                 if isinstance(outcome, RecordFailure):
                     failures.append(outcome)
                 else:
                     created.append(outcome)
+        exist = writes.confirm_failures(records, failures)
+        if exist:
+            created += exist
+            failures = [f for f in failures if f.employee_id not in {idnumber for idnumber, _ in exist}]
         return created, failures
 
     def update_users(self, users: Sequence[Mapping[str, object]]) -> list[RecordFailure]:
@@ -199,9 +243,22 @@ class MoodleClient:
         failure; a whole call rejected for a per-record reason is split as for ``create_users``.
         """
         failures: list[RecordFailure] = []
+        writes = self._writes_for_batch("id")
         for chunk in self._chunks(list(users), base=0, oversize=failures, key="id"):
-            failures.extend(self._split(chunk, self._update_chunk, self._fail_record("id")))
+            failures.extend(self._split(chunk, writes.update, self._fail_record("id")))
         return failures
+
+    def _writes_for_batch(self, key: str) -> Writes:
+        fail = self._fail_record(key)
+        return Writes(
+            send_create=self._create_chunk,
+            send_update=self._update_chunk,
+            find=lambda field, values: self.find_users(field, values),  # type: ignore[arg-type]
+            split=lambda chunk, send: self._split(chunk, send, fail),
+            pace=Pace(self._timeout[1]),
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     # -- one call each ----------------------------------------------------------------------------
 
@@ -245,11 +302,14 @@ class MoodleClient:
         base: int,
         oversize: list[RecordFailure] | None = None,
         key: str = "",
+        most: Callable[[], int | None] = lambda: None,
     ) -> Iterator[list[Any]]:
-        """Consecutive chunks whose leaves plus ``WS_VARS`` plus ``base`` stay within ``max_input_vars``."""
+        """Consecutive chunks whose leaves plus ``WS_VARS`` plus ``base`` stay within ``max_input_vars``, and of at
+        most ``most()`` records (asked again as each chunk starts; None: no limit)."""
         budget = self._max_vars - WS_VARS - base
         chunk: list[Any] = []
         used = 0
+        limit = most()
         for record in records:
             cost = leaf_count(record)
             if cost > budget:
@@ -259,9 +319,9 @@ class MoodleClient:
                     RecordFailure(str(record.get(key, "")), f"record has {cost} form variables, over max_input_vars")
                 )
                 continue
-            if chunk and used + cost > budget:
+            if chunk and (used + cost > budget or (limit is not None and len(chunk) >= limit)):
                 yield chunk
-                chunk, used = [], 0
+                chunk, used, limit = [], 0, most()
             chunk.append(record)
             used += cost
         if chunk:
@@ -279,8 +339,10 @@ class MoodleClient:
                 raise
             if len(chunk) == 1:
                 return alone(chunk[0], exc)
-            log.info(
-                "Moodle rejected a chunk of %d (%s); splitting it to isolate the bad record", len(chunk), exc.errorcode
+            log.warning(
+                "Moodle rejected a chunk of %d (%s); splitting it in two to isolate the bad record",
+                len(chunk),
+                exc.errorcode,
             )
             middle = len(chunk) // 2
             return MoodleClient._split(chunk[:middle], send, alone) + MoodleClient._split(chunk[middle:], send, alone)
@@ -295,7 +357,7 @@ class MoodleClient:
     @staticmethod
     def _drop_value(field: str) -> Callable[[Any, MoodleError], list[Any]]:
         def drop(value: str, exc: MoodleError) -> list[Any]:
-            log.warning("Moodle refused the %s lookup value %r (%s); it matches no user", field, value, exc.errorcode)
+            log.warning("Moodle refused one %s lookup value (%s); it matches no user", field, exc.errorcode)
             return []
 
         return drop
@@ -308,11 +370,17 @@ class MoodleClient:
             form.extend(encode_form(name, value))
         if len(form) > self._max_vars:  # the chunking keeps this from happening; never send a truncated call
             raise ValueError(f"{function} would send {len(form)} variables, over max_input_vars {self._max_vars}")
+        session = self._session if function in READ_FUNCTIONS else self._writes
+        started = self._clock()
         try:
             # Never follow a redirect: a 307/308 would send the token in the body to wherever it points.
-            response = self._session.post(self._endpoint, data=form, timeout=self._timeout, allow_redirects=False)
+            response = session.post(self._endpoint, data=form, timeout=self._timeout, allow_redirects=False)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ServiceUnreachable(SERVICE, f"{function}: {type(exc).__name__}") from exc
+            seconds = self._clock() - started
+            detail = f"{function}: {type(exc).__name__} after {seconds:.1f} s"
+            if function not in READ_FUNCTIONS and may_have_reached(exc):
+                raise WriteUnconfirmed(SERVICE, detail, host=self._host, seconds=seconds) from exc
+            raise ServiceUnreachable(SERVICE, detail, host=self._host) from exc
         except requests.RequestException as exc:
             raise ServiceRejected(SERVICE, f"{function}: {type(exc).__name__}") from exc
         log.debug("Moodle %s (%d variables) -> HTTP %s", function, len(form), response.status_code)

@@ -291,12 +291,14 @@ def test_throttling_past_the_bound_is_rejected_with_the_status(
     assert len(mocked.calls) == FAST.total_attempts
 
 
-def test_an_unreachable_service_raises_service_unreachable(mocked: responses.RequestsMock) -> None:
+def test_an_unreachable_service_raises_service_unreachable_naming_the_host(mocked: responses.RequestsMock) -> None:
     mocked.get(CHANGED, body=requests.ConnectionError("connection refused"))
 
     with pytest.raises(ServiceUnreachable) as caught:
         BambooHRClient(ROOT, KEY, requests.Session()).changed_since("2026-01-01T00:00:00Z")
     assert isinstance(caught.value.__cause__, requests.ConnectionError)
+    assert f"BambooHR at {urlsplit(ROOT).netloc} could not be reached" in str(caught.value)
+    assert KEY not in str(caught.value)
 
 
 def test_an_xml_answer_is_rejected(mocked: responses.RequestsMock, client: BambooHRClient) -> None:

@@ -20,8 +20,8 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the transport's retries, with sub-second backoff so storms finish quickly."""
     fast = http.RetryPolicy(total_attempts=8, backoff_factor=0.01, backoff_max=0.05, backoff_jitter=0.0)
     original = http.make_session
-    monkeypatch.setattr("bamboohr_moodle_sync.bamboohr.make_session", lambda: original(fast))
-    monkeypatch.setattr("bamboohr_moodle_sync.moodle.make_session", lambda: original(fast))
+    monkeypatch.setattr("bamboohr_moodle_sync.bamboohr.make_session", lambda **kw: original(fast, **kw))
+    monkeypatch.setattr("bamboohr_moodle_sync.moodle.make_session", lambda **kw: original(fast, **kw))
 
 
 def test_first_window_provisions_every_active_employee_exactly_once(world: World) -> None:

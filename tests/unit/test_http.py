@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from bamboohr_moodle_sync.http import RetryPolicy, make_session
+from bamboohr_moodle_sync.http import RETRIES, RetryPolicy, make_session, may_have_reached, write_session_like
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,13 +45,16 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "slow":
             time.sleep(float(headers["seconds"]))
         body = b'{"ok": true}'
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped waiting (a read timeout)
+            self.close_connection = True
 
     do_GET = do_POST = _answer
 
@@ -169,3 +173,83 @@ def test_a_refused_connection_raises_connection_error() -> None:
 def test_the_policy_refuses_fewer_than_one_attempt(attempts: int) -> None:
     with pytest.raises(ValueError, match="total_attempts"):
         RetryPolicy(total_attempts=attempts)
+
+
+# -- writes: never resent once they may have reached the server ------------------------------------------------
+WRITES = RetryPolicy(total_attempts=4, backoff_factor=0.001, backoff_max=1.0, backoff_jitter=0.0, read_timeout=0.2)
+
+
+def test_a_write_that_outlasts_the_read_timeout_is_not_resent(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.steps = [("slow", 200, {"seconds": "0.5"}), ok()]
+
+    with pytest.raises(requests.ReadTimeout) as raised:
+        make_session(WRITES, resend_after_sending=False).post(url, data=b"x")
+
+    assert len(script.seen) == 1
+    assert may_have_reached(raised.value)
+
+
+def test_a_write_whose_connection_drops_after_sending_is_not_resent(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.steps = [("drop", 0, {}), ok()]
+
+    with pytest.raises(requests.ConnectionError) as raised:
+        make_session(WRITES, resend_after_sending=False).post(url, data=b"x")
+
+    assert len(script.seen) == 1
+    assert may_have_reached(raised.value)
+
+
+def test_a_read_that_outlasts_the_read_timeout_is_retried(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.steps = [("slow", 200, {"seconds": "0.5"}), ok()]
+
+    assert make_session(WRITES).post(url, data=b"x").status_code == 200
+    assert len(script.seen) == 2
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(429, 2), (503, 2), (504, 1)])
+def test_a_write_is_resent_only_on_statuses_that_say_it_was_not_acted_on(
+    server: tuple[str, Script], status: int, attempts: int
+) -> None:
+    url, script = server
+    script.steps = [("answer", status, {}), ok()]
+
+    make_session(WRITES, resend_after_sending=False).post(url, data=b"x")
+
+    assert len(script.seen) == attempts
+
+
+def test_a_refused_connection_never_reached_the_server() -> None:
+    with pytest.raises(requests.ConnectionError) as raised:
+        make_session(WRITES, resend_after_sending=False).post("http://127.0.0.1:9/", data=b"x")
+
+    assert not may_have_reached(raised.value)
+
+
+def test_a_write_session_keeps_the_read_sessions_policy(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.steps = [("answer", 503, {}), ("answer", 503, {}), ("slow", 200, {"seconds": "0.5"}), ok()]
+
+    with pytest.raises(requests.ReadTimeout):
+        write_session_like(make_session(WRITES), "Moodle").post(url, data=b"x")
+
+    assert len(script.seen) == 3
+
+
+def test_each_retry_is_logged_at_warning_with_the_service_and_its_count(
+    server: tuple[str, Script], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, script = server
+    script.steps = [("answer", 503, {}), ("answer", 503, {}), ok()]
+    before = RETRIES["BambooHR"]
+
+    with caplog.at_level(logging.WARNING, logger="bamboohr_moodle_sync.http"):
+        make_session(FAST, service="BambooHR").get(url)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"BambooHR request retried after HTTP 503 (retry {n} of at most 3; {before + n} retries so far in this task)"
+        for n in (1, 2)
+    ]
+    assert url not in caplog.text

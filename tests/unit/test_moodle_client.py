@@ -14,10 +14,17 @@ import pytest
 import requests
 import responses
 
-from bamboohr_moodle_sync.errors import AuthenticationFailed, ServiceRejected, ServiceUnreachable, SyncError
+from bamboohr_moodle_sync.errors import (
+    AuthenticationFailed,
+    ServiceRejected,
+    ServiceUnreachable,
+    SyncError,
+    WriteUnconfirmed,
+)
 from bamboohr_moodle_sync.http import RetryPolicy, make_session
 from bamboohr_moodle_sync.models import RecordFailure
 from bamboohr_moodle_sync.moodle import MoodleClient, MoodleError, encode_form, leaf_count
+from bamboohr_moodle_sync.moodle_writes import MAX_UNCONFIRMED
 
 SITE = "https://lms.acme.test"
 ENDPOINT = f"{SITE}/webservice/rest/server.php"
@@ -47,11 +54,12 @@ def serve(mocked: responses.RequestsMock, handler: Handler) -> list[dict[str, st
     """Answer every POST with ``handler(wsfunction, form)``; returns the forms received."""
     forms: list[dict[str, str]] = []
 
-    def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str | Exception]:
         body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
         form = dict(parse_qsl(body, keep_blank_values=True))
         forms.append(form)
-        return 200, {}, json.dumps(handler(form["wsfunction"], form))
+        answer = handler(form["wsfunction"], form)
+        return 200, {}, answer if isinstance(answer, Exception) else json.dumps(answer)
 
     mocked.add_callback(responses.POST, ENDPOINT, callback=callback)
     return forms
@@ -365,11 +373,12 @@ def test_a_503_storm_then_success_is_absorbed_by_the_transport(
     assert client.site_info() == {"sitename": "Acme"}
 
 
-def test_an_unreachable_moodle_raises_service_unreachable(mocked: responses.RequestsMock) -> None:
+def test_an_unreachable_moodle_names_its_host_and_never_the_token(mocked: responses.RequestsMock) -> None:
     mocked.post(ENDPOINT, body=requests.ConnectionError("connection refused"))
 
-    with pytest.raises(ServiceUnreachable):
+    with pytest.raises(ServiceUnreachable, match=r"Moodle at lms\.acme\.test could not be reached") as caught:
         MoodleClient(SITE, TOKEN, requests.Session()).site_info()
+    assert TOKEN not in str(caught.value)
 
 
 def test_an_xml_answer_is_rejected(mocked: responses.RequestsMock, client: MoodleClient) -> None:
@@ -402,3 +411,187 @@ def test_a_redirecting_site_is_refused_without_following_it(
         client.site_info()
     assert followed.call_count == 0, "the token must not travel to the redirect's target"
     assert error.value.status == 308
+
+
+# -- lost answers and slow creates --------------------------------------------------------------------------
+LOST = requests.ReadTimeout("read timed out")
+
+
+class FakeMoodle:
+    """A Moodle behind ``serve``: creates take ``per_user`` seconds of the fake clock; ``lose`` answers are lost
+    (after the users were created when ``commits``, or without a trace); lookups see what was created."""
+
+    def __init__(self, *, per_user: float = 0.0, lose: int = 0, commits: bool = True, visible_after: int = 0):
+        self.now = 0.0
+        self.per_user, self.lose, self.commits, self.visible_after = per_user, lose, commits, visible_after
+        self.users: dict[str, dict[str, object]] = {}
+        self.chunks: list[int] = []
+        self.lookups = 0
+        self.ids = itertools.count(100)
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self, fn: str, form: dict[str, str]) -> Any:
+        if fn == "core_user_get_users_by_field":
+            self.lookups += 1
+            if self.lookups <= self.visible_after:
+                return []
+            values = {v for k, v in form.items() if k.startswith("values[")}
+            key = form["field"]
+            return [u for u in self.users.values() if str(u[key]) in values]
+        if fn == "core_user_update_users":
+            for change in records(form, "users").values():
+                target = next(u for u in self.users.values() if str(u["id"]) == change["id"])
+                target.update({k: v for k, v in change.items() if k != "id"})
+            if self.lose:
+                self.lose -= 1
+                return LOST
+            return {"warnings": []}
+        chunk = records(form, "users")
+        self.chunks.append(len(chunk))
+        self.now += self.per_user * len(chunk)
+        lost = self.lose > 0
+        self.lose -= lost
+        if not lost or self.commits:
+            for record in chunk.values():
+                self.users[record["username"]] = {"id": next(self.ids), **record}
+        if lost:
+            return LOST
+        return [{"id": self.users[r["username"]]["id"], "username": r["username"]} for r in chunk.values()]
+
+
+def fake_client(moodle: FakeMoodle, **settings: Any) -> MoodleClient:
+    return MoodleClient(
+        SITE, TOKEN, make_session(FAST), timeout=(1.0, 10.0), clock=lambda: moodle.now, sleep=moodle.sleep, **settings
+    )
+
+
+def test_a_create_whose_answer_is_lost_is_looked_up_not_sent_again(mocked: responses.RequestsMock) -> None:
+    moodle = FakeMoodle(lose=1)
+    serve(mocked, moodle)
+
+    created, failures = fake_client(moodle).create_users([user(n) for n in range(5)])
+
+    assert (sorted(i for i, _ in created), failures, moodle.chunks) == (["0", "1", "2", "3", "4"], [], [5])
+
+
+def test_a_lost_create_that_commits_later_is_waited_for(mocked: responses.RequestsMock) -> None:
+    moodle = FakeMoodle(lose=1, visible_after=2)
+    serve(mocked, moodle)
+
+    created, failures = fake_client(moodle).create_users([user(n) for n in range(5)])
+
+    assert (len(created), failures, moodle.chunks, moodle.lookups) == (5, [], [5], 3)
+
+
+def test_a_lost_create_that_never_appears_is_sent_again_after_one_more_timeout(
+    mocked: responses.RequestsMock,
+) -> None:
+    moodle = FakeMoodle(lose=1, commits=False)
+    serve(mocked, moodle)
+
+    created, failures = fake_client(moodle).create_users([user(n) for n in range(5)])
+
+    assert (len(created), failures, moodle.chunks) == (5, [], [5, 5])
+    assert moodle.now >= 20  # it waited up to twice the read timeout before sending again
+
+
+def test_later_create_chunks_fit_half_the_read_timeout(mocked: responses.RequestsMock) -> None:
+    moodle = FakeMoodle(per_user=1.0)
+    serve(mocked, moodle)
+
+    created, _ = fake_client(moodle, max_input_vars=60).create_users([user(n) for n in range(30)])
+
+    assert (len(created), moodle.chunks) == (30, [11, 5, 5, 5, 4])
+
+
+def test_a_lost_create_sizes_what_is_sent_again_by_how_long_it_took(mocked: responses.RequestsMock) -> None:
+    moodle = FakeMoodle(per_user=1.0, lose=1, commits=False)
+    serve(mocked, moodle)
+
+    created, failures = fake_client(moodle).create_users([user(n) for n in range(12)])
+
+    assert (len(created), failures) == (12, [])
+    assert moodle.chunks[0] == 12 and max(moodle.chunks[1:]) <= 5
+
+
+def test_more_lost_answers_than_the_bound_fail_the_batch(mocked: responses.RequestsMock) -> None:
+    moodle = FakeMoodle(lose=100, commits=False)
+    serve(mocked, moodle)
+
+    with pytest.raises(WriteUnconfirmed, match=r"lms\.acme\.test"):
+        fake_client(moodle).create_users([user(1)])
+    assert len(moodle.chunks) == MAX_UNCONFIRMED + 1
+
+
+def test_a_create_reported_failed_that_the_lost_call_made_counts_as_created(mocked: responses.RequestsMock) -> None:
+    moodle = FakeMoodle(lose=1, commits=False)
+    original = moodle.__call__
+
+    def late_commit(fn: str, form: dict[str, str]) -> Any:  # the lost call commits just as the resend is refused
+        if fn == "core_user_create_users" and moodle.chunks:
+            for record in records(form, "users").values():
+                moodle.users[record["username"]] = {"id": next(moodle.ids), **record}
+            moodle.chunks.append(1)
+            return INVALID
+        return original(fn, form)
+
+    serve(mocked, late_commit)
+
+    created, failures = fake_client(moodle).create_users([user(1)])
+
+    assert ([i for i, _ in created], failures) == (["1"], [])
+
+
+def test_a_lost_update_sends_again_only_the_records_not_applied(mocked: responses.RequestsMock) -> None:
+    moodle = FakeMoodle()
+    moodle.users = {"u1": {"id": 1, "username": "u1", "city": "Oslo"}, "u2": {"id": 2, "username": "u2", "city": ""}}
+    sent: list[list[str]] = []
+
+    def handler(fn: str, form: dict[str, str]) -> Any:
+        if fn == "core_user_update_users":
+            sent.append(sorted(u["id"] for u in records(form, "users").values()))
+            if len(sent) == 1:  # the first call applies user 1 only, then its answer is lost
+                moodle.users["u1"]["city"] = "Rome"
+                return LOST
+        return moodle(fn, form)
+
+    serve(mocked, handler)
+
+    failures = fake_client(moodle).update_users([{"id": 1, "city": "Rome"}, {"id": 2, "city": "Rome"}])
+
+    assert (failures, sent, moodle.users["u2"]["city"]) == ([], [["1", "2"], ["2"]], "Rome")
+
+
+def test_users_with_email_like_sends_one_email_criterion(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+    found = {"id": 7, "username": "ccasefold", "email": "Casey.Casefold@acme.example"}
+    forms = serve(mocked, lambda fn, form: {"users": [found], "warnings": []})
+
+    users = client.users_with_email_like("casey.casefold@acme.example")
+
+    assert [(u.id, u.email) for u in users] == [(7, "Casey.Casefold@acme.example")]
+    assert {k: v for k, v in forms[0].items() if k.startswith("criteria")} == {
+        "criteria[0][key]": "email",
+        "criteria[0][value]": "casey.casefold@acme.example",
+    }
+
+
+def test_users_with_email_like_refuses_an_answer_that_ignored_the_criterion(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    warning = {"item": "email", "warningcode": "invalidfieldparameter", "message": "not supported"}
+    serve(mocked, lambda fn, form: {"users": [{"id": 1, "username": "guest"}], "warnings": [warning]})
+
+    with pytest.raises(ServiceRejected, match="invalidfieldparameter"):
+        client.users_with_email_like("a@acme.example")
+
+
+def test_users_with_email_like_never_sends_a_blank_pattern(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
+    forms = serve(mocked, lambda fn, form: {"users": [], "warnings": []})
+
+    with pytest.raises(ValueError, match="empty"):
+        client.users_with_email_like("  ")
+    assert forms == []
