@@ -311,6 +311,8 @@ _MAPPERS: dict[str, Any] = {
     "ecs:RunTask": _run_task,
     "ecs:DescribeTasks": _tasks("DescribeTasks"),
     "ecs:StopTask": _tasks("StopTask"),
+    # On Fargate ListTasks names no container instance: authorised against "*", with the cluster as context.
+    "ecs:ListTasks": lambda e, p: [Request("ecs:ListTasks", "*", {"ecs:cluster": _cluster(e, p)})],
     "states:StartExecution": _start_execution,
     "logs:CreateLogStream": _log_stream("CreateLogStream"),
     "logs:PutLogEvents": _log_stream("PutLogEvents"),
@@ -384,8 +386,17 @@ def current() -> Enforcement | None:
     return _current
 
 
-class _SnsAuthorizationError(_RESTError):  # the query protocol's XML error
+class _SnsAuthorizationError(_RESTError):
+    """SNS's (query protocol) XML error, with the RequestId botocore and the interpreter read."""
+
     code = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AuthorizationError", message)
+        from xmltodict import unparse
+
+        error = {"Type": "Sender", "Code": "AuthorizationError", "Message": message}
+        self.description = unparse({"ErrorResponse": {"Error": error, "RequestId": str(uuid.uuid4())}})
 
 
 def _params_of(response: Any) -> dict[str, Any]:
@@ -420,7 +431,7 @@ def check_call(response: Any) -> None:
         raise JsonRESTError("AccessDeniedException", f"{principal.session_arn}: {exc}") from exc
     except AccessDenied as exc:
         if service == "sns":
-            raise _SnsAuthorizationError("AuthorizationError", exc.message) from exc
+            raise _SnsAuthorizationError(exc.message) from exc
         raise JsonRESTError("AccessDeniedException", exc.message) from exc
 
 
