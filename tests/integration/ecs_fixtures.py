@@ -42,9 +42,16 @@ TINY_ASL: dict[str, Any] = {
 }
 
 
-def setup_ecs(client: Any, command: list[str], environment: dict[str, str]) -> dict[str, str]:
-    """Cluster, awsvpc network and a task definition whose container ``sync`` runs ``command``."""
+def setup_ecs(
+    client: Any, command: list[str], environment: dict[str, str], log_group: str | None = None
+) -> dict[str, str]:
+    """Cluster, awsvpc network and a task definition whose container ``sync`` runs ``command``; with
+    ``log_group``, the container logs there with the awslogs driver (prefix ``batch``)."""
     ec2, ecs = client("ec2"), client("ecs")
+    logging: dict[str, Any] = {}
+    if log_group is not None:
+        options = {"awslogs-group": log_group, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "batch"}
+        logging = {"logConfiguration": {"logDriver": "awslogs", "options": options}}
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="g", Description="d", VpcId=vpc)["GroupId"]
@@ -63,6 +70,7 @@ def setup_ecs(client: Any, command: list[str], environment: dict[str, str]) -> d
                 "essential": True,
                 "command": command,
                 "environment": [{"name": k, "value": v} for k, v in environment.items()],
+                **logging,
             }
         ],
     )["taskDefinition"]["taskDefinitionArn"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from bamboohr_moodle_sync.local import fargate
 from tests.integration.ecs_fixtures import history, run_to_end, setup_ecs, tiny_machine
 
 EXIT_WITH_OFFSET = [sys.executable, "-c", "import os, sys; sys.exit(int(os.environ['OFFSET']))"]
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 
 def test_exit_0_returns_the_stopped_task_object(aws: Callable[[str], Any]) -> None:
@@ -50,15 +52,97 @@ def test_overrides_and_local_aws_reach_the_process(aws: Callable[[str], Any], tm
     assert env["AWS_REGION"] == "us-east-1"
 
 
-def test_timeout_kills_the_process_and_fails_with_states_timeout(aws: Callable[[str], Any]) -> None:
-    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    machine = tiny_machine(aws, setup_ecs(aws, sleeper, {}), timeout_s=1)
+def test_a_state_timeout_leaves_the_task_running_as_on_aws(aws: Callable[[str], Any]) -> None:
+    machine = tiny_machine(aws, setup_ecs(aws, SLEEPER, {}), timeout_s=1)
     execution = run_to_end(aws, machine, {"offset": 0}, timeout_s=30)
-    assert execution["status"] == "FAILED"
     assert execution["error"] == "States.Timeout"
     run = fargate.settings().runs[-1]
-    assert run.finished.wait(10), "the timed-out task was never stopped"
-    assert run.process is not None and run.process.poll() is not None
+    assert not run.finished.wait(1), "the local Fargate stopped a task that AWS would leave running"
+    assert run.process is not None and run.process.poll() is None
+    fargate.request_stop(run.task_arn, "test over")
+    assert run.finished.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("command", "exit_code"),
+    [
+        (SLEEPER, 143),
+        ([sys.executable, "-c", "import signal, time; signal.signal(15, signal.SIG_IGN); time.sleep(60)"], 137),
+    ],
+    ids=["exits on SIGTERM", "ignores SIGTERM: SIGKILL"],
+)
+def test_stop_task_reaches_the_process_as_sigterm_then_sigkill(
+    aws: Callable[[str], Any], command: list[str], exit_code: int
+) -> None:
+    names = setup_ecs(aws, command, {})
+    machine = tiny_machine(aws, names, timeout_s=1)
+    run_to_end(aws, machine, {"offset": 0}, timeout_s=30)
+    run = fargate.settings().runs[-1]
+    time.sleep(0.3)  # let the process install its handler
+    aws("ecs").stop_task(cluster=names["CLUSTER"], task=run.task_arn, reason="Run Batch timed out")
+    assert run.finished.wait(15)
+    [task] = aws("ecs").describe_tasks(cluster=names["CLUSTER"], tasks=[run.task_arn])["tasks"]
+    assert (task["stopCode"], task["stoppedReason"]) == ("UserInitiated", "Run Batch timed out")
+    assert task["containers"][0]["exitCode"] == exit_code
+
+
+def test_a_task_that_never_starts_fails_with_no_exit_code(aws: Callable[[str], Any]) -> None:
+    fargate.settings().start_faults = {1: fargate.IMAGE_PULL_FAILURE}
+    machine = tiny_machine(aws, setup_ecs(aws, EXIT_WITH_OFFSET, {}))
+    execution = run_to_end(aws, machine, {"offset": 0})
+    assert execution["error"] == "States.TaskFailed"
+    [failed] = [e for e in history(aws, execution["executionArn"]) if e["type"] == "TaskFailed"]
+    task = json.loads(failed["taskFailedEventDetails"]["cause"])
+    assert task["StopCode"] == "TaskFailedToStart"
+    assert task["StoppedReason"].startswith("CannotPullContainerError: ")
+    assert "ExitCode" not in task["Containers"][0]
+    assert fargate.settings().runs[0].process is None
+
+
+def test_the_task_output_goes_to_its_awslogs_stream(aws: Callable[[str], Any]) -> None:
+    aws("logs").create_log_group(logGroupName="/ecs/tiny")
+    hello = [sys.executable, "-c", "print('hello from the task')"]
+    machine = tiny_machine(aws, setup_ecs(aws, hello, {}, log_group="/ecs/tiny"))
+    assert run_to_end(aws, machine, {"offset": 0})["status"] == "SUCCEEDED"
+    run = fargate.settings().runs[0]
+    task_id = run.task_arn.rsplit("/", 1)[-1]
+    events = aws("logs").get_log_events(logGroupName="/ecs/tiny", logStreamName=f"batch/sync/{task_id}")["events"]
+    assert [event["message"] for event in events] == ["hello from the task"]
+
+
+def test_a_missing_log_group_stops_the_task_before_it_starts(aws: Callable[[str], Any]) -> None:
+    machine = tiny_machine(aws, setup_ecs(aws, EXIT_WITH_OFFSET, {}, log_group="/ecs/never-created"))
+    execution = run_to_end(aws, machine, {"offset": 0})
+    [failed] = [e for e in history(aws, execution["executionArn"]) if e["type"] == "TaskFailed"]
+    task = json.loads(failed["taskFailedEventDetails"]["cause"])
+    assert task["StopCode"] == "TaskFailedToStart"
+    assert task["StoppedReason"].startswith("ResourceInitializationError: failed to validate logger args")
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (fargate.CAPACITY_ERROR, "ECS.AmazonECSException"),
+        (fargate.NO_TASK_PLACED, "AmazonECS.Unknown"),
+        (fargate.CLIENT_ERROR, "ECS.ClientException"),
+    ],
+)
+def test_a_failing_run_task_fails_the_state_with_the_ecs_error_name(
+    aws: Callable[[str], Any], fault: fargate.RunTaskFault, error: str
+) -> None:
+    fargate.settings().run_task_faults = {1: fault}
+    machine = tiny_machine(aws, setup_ecs(aws, EXIT_WITH_OFFSET, {}))
+    execution = run_to_end(aws, machine, {"offset": 0})
+    assert execution["error"] == error
+    assert fargate.settings().runs == []  # no task ran
+
+
+def test_an_ecs_api_error_is_named_as_step_functions_names_it(aws: Callable[[str], Any]) -> None:
+    names = setup_ecs(aws, EXIT_WITH_OFFSET, {})
+    names["CLUSTER"] = names["CLUSTER"].replace("cluster/local", "cluster/no-such-cluster")
+    execution = run_to_end(aws, tiny_machine(aws, names), {"offset": 0})
+    assert execution["error"] == "ECS.ClusterNotFoundException"
+    assert "(Service: AmazonECS; Status Code: 400; Error Code: ClusterNotFoundException" in execution["cause"]
 
 
 @pytest.mark.parametrize("kill_after_s", [0.0, 0.3])

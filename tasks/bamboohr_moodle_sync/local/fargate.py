@@ -4,13 +4,22 @@ moto's own ECS integration passes the ASL's PascalCase parameters to boto3 uncon
 codes. This one behaves as Step Functions does on AWS:
 
 1. converts the state's parameters with botocore's RunTask shape and calls RunTask on the local moto server
-   (the task shows up in moto's ECS backend, ``StartedBy: "AWS Step Functions"``);
-2. runs the container as a local process: the task definition's command (or ``LocalTasks.command``) with the
-   container's environment, then the state's ContainerOverrides, plus what it needs to reach the local AWS;
-3. on exit marks the ECS task STOPPED (``StopCode: EssentialContainerExited``, ``Containers[].ExitCode``) and
-   returns the DescribeTasks entry with PascalCase keys; a non-zero exit fails the state with
-   ``States.TaskFailed`` and the task description as the JSON ``Cause``;
-4. when the state times out (or the execution stops) the process is killed and the task stopped.
+   (the task shows up in moto's ECS backend, ``StartedBy: "AWS Step Functions"``); an ECS error fails the state
+   with ``ECS.<error code>``, and a ``RunTaskFault`` makes RunTask fail as Fargate does (a capacity error, an
+   answer whose ``failures`` list placed no task, a client error);
+2. asks ``start_failure`` whether the task starts at all, as the ECS agent finds out before the container runs:
+   it creates the awslogs stream ``<prefix>/<container>/<task id>`` in moto's CloudWatch Logs and consults the
+   ``start_checks`` (IAM, for one) and injected faults. A task that fails to start stops with
+   ``StopCode: TaskFailedToStart``, a ``StoppedReason`` as AWS words it, and no container exit code;
+3. otherwise runs the container as a local process: the task definition's command (or ``LocalTasks.command``)
+   with the container's environment, then the state's ContainerOverrides, plus what it needs to reach the local
+   AWS; its output goes to a local file and, when it exits, to the task's log stream;
+4. on exit marks the ECS task STOPPED (``StopCode: EssentialContainerExited``, ``Containers[].ExitCode``) and
+   returns the DescribeTasks entry with PascalCase keys; a non-zero exit (or a task that never started) fails
+   the state with ``States.TaskFailed`` and the task description as the JSON ``Cause``;
+5. stops the process only when ECS is told to: a StopTask that reaches moto's ECS (the state machine's own, on
+   its timeout path) or a stopped execution (Step Functions' best-effort stop). It does not stop it when the
+   state times out: on AWS the task runs on, and so it does here.
 
 ``LocalTasks`` is the process-wide configuration (moto builds a fresh state object per state, so it cannot
 be passed in): endpoint, extra environment, fault hooks and observers.
@@ -28,26 +37,80 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.exceptions import ClientError
+
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bamboohr_moodle_sync.cli", "batch")
-KILL_GRACE_S = 2.0
+KILL_GRACE_S = 2.0  # ECS waits the container's stopTimeout (30 s on Fargate) between SIGTERM and SIGKILL
+
+
+@dataclass(frozen=True)
+class StartFailure:
+    """Why a task stopped before its container ran, as DescribeTasks shows it (and no container exit code)."""
+
+    reason: str  # the task's StoppedReason, e.g. "ResourceInitializationError: ..."
+    stop_code: str = "TaskFailedToStart"
+
+
+@dataclass(frozen=True)
+class RunTaskFault:
+    """RunTask itself failing, as Step Functions reports it: an ECS API error (``error`` is the state's error
+    name, ``code``/``status`` what ECS answered), or, with ``failures``, an answer that placed no task
+    (``AmazonECS.Unknown``)."""
+
+    error: str
+    message: str
+    code: str = ""
+    status: int = 400
+    failures: bool = False
+
+
+# How Fargate fails, worded as AWS words it (docs/checked-offline.md lists the sources).
+CAPACITY_ERROR = RunTaskFault(
+    error="ECS.AmazonECSException",
+    message="Capacity is unavailable at this time. Please try again later or in a different availability zone",
+    status=500,
+)
+NO_TASK_PLACED = RunTaskFault(
+    error="AmazonECS.Unknown",
+    message="You've reached the limit on the number of tasks you can run concurrently",
+    failures=True,
+)
+CLIENT_ERROR = RunTaskFault(
+    error="ECS.ClientException",
+    code="ClientException",
+    message=(
+        "ECS was unable to assume the role '{task_role}' that was provided for this task. Please verify that the"
+        " role being passed has the proper trust relationship and permissions and that your IAM user has"
+        " permissions to pass this role."
+    ),
+)
+IMAGE_PULL_FAILURE = StartFailure(
+    "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}: not found"
+)
 
 
 @dataclass
 class TaskRun:
     """One launched task: what ran, with which environment, and how it ended."""
 
-    number: int  # 1-based launch count in this process (retries count)
+    number: int  # 1-based RunTask count in this process (retries count, and so do refused RunTasks)
     task_arn: str
     command: list[str]
     environment: dict[str, str]
     log_path: Path
+    log_group: str = ""  # the awslogs group and stream, when the container logs to CloudWatch Logs
+    log_stream: str = ""
+    image: str = ""
     process: subprocess.Popen[bytes] | None = None
-    exit_code: int | None = None
+    exit_code: int | None = None  # None: still running, or never started
+    start_failure: StartFailure | None = None
     stop_reason: str = ""
     started: float = field(default_factory=time.monotonic)
     stopped: float | None = None
@@ -63,8 +126,10 @@ class TaskRun:
 
 @dataclass
 class LocalTasks:
-    """How tasks run locally. ``kill_at`` holds launch numbers whose process is SIGKILLed ``kill_after_s``
-    after start (exit code 137, as ECS reports an OOM-killed or stopped container)."""
+    """How tasks run locally. Faults are keyed by RunTask number (1-based, retries included): ``kill_at``
+    SIGKILLs the process ``kill_after_s`` after start (exit code 137, as ECS reports an OOM-killed container),
+    ``run_task_faults`` makes that RunTask fail, ``start_faults`` makes that task fail to start.
+    ``start_checks`` are consulted before a process is launched (see ``start_failure``)."""
 
     endpoint_url: str
     region: str = "us-east-1"
@@ -72,15 +137,21 @@ class LocalTasks:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     kill_at: frozenset[int] = frozenset()
     kill_after_s: float = 0.0
+    run_task_faults: Mapping[int, RunTaskFault] = field(default_factory=dict)
+    start_faults: Mapping[int, StartFailure] = field(default_factory=dict)
+    start_checks: list[Callable[[TaskRun], StartFailure | None]] = field(default_factory=list)
     log_dir: Path | None = None
     on_launch: Callable[[TaskRun], None] | None = None
     on_exit: Callable[[TaskRun], None] | None = None
     runs: list[TaskRun] = field(default_factory=list)
+    _calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def next_number(self) -> int:
+        """Counts one RunTask call; its number keys the faults."""
         with self._lock:
-            return len(self.runs) + 1
+            self._calls += 1
+            return self._calls
 
     def record(self, run: TaskRun) -> None:
         with self._lock:
@@ -142,6 +213,83 @@ def exit_code_of(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def logs_client(local: LocalTasks) -> Any:
+    """CloudWatch Logs on the local endpoint (the awslogs driver's calls)."""
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=local.region)  # noqa: S106 - moto's fake credentials
+    return session.client("logs", endpoint_url=local.endpoint_url)
+
+
+def awslogs_target(container: Mapping[str, Any], task_arn: str) -> tuple[str, str]:
+    """The awslogs driver's group and stream ``<awslogs-stream-prefix>/<container>/<task id>`` ("", "" without
+    awslogs)."""
+    config = container.get("logConfiguration") or {}
+    options = config.get("options") or {}
+    if config.get("logDriver") != "awslogs" or "awslogs-group" not in options:
+        return "", ""
+    task_id = task_arn.rsplit("/", 1)[-1]
+    prefix = options.get("awslogs-stream-prefix")
+    return options["awslogs-group"], (f"{prefix}/{container.get('name')}/{task_id}" if prefix else task_id)
+
+
+def start_failure(run: TaskRun, local: LocalTasks) -> StartFailure | None:
+    """Whether the task fails to start, consulted once before its process is launched: an injected fault, then
+    each of ``local.start_checks`` (the execution role's permissions, for one), then the awslogs driver's
+    CreateLogStream, as the ECS agent does before the container starts. None: it starts."""
+    fault = local.start_faults.get(run.number)
+    if fault is not None:
+        return StartFailure(fault.reason.format(image=run.image), fault.stop_code)
+    for check in local.start_checks:
+        failure = check(run)
+        if failure is not None:
+            return failure
+    if run.log_group:
+        try:
+            logs_client(local).create_log_stream(logGroupName=run.log_group, logStreamName=run.log_stream)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            return StartFailure(
+                "ResourceInitializationError: failed to validate logger args: create stream has been retried 1"
+                f" times: failed to create Cloudwatch log stream: {error.get('Code')}: {error.get('Message')}"
+                " : exit status 1"
+            )
+    return None
+
+
+def start(run: TaskRun, local: LocalTasks) -> None:
+    """Launches the task's process, or stops the task as failed to start (``start_failure``)."""
+    failure = start_failure(run, local)
+    if failure is None:
+        launch(run, local)
+        return
+    run.start_failure = failure
+    run.stop_reason = failure.reason
+    try:
+        mark_stopped(run.task_arn, run)
+    finally:
+        try:
+            if local.on_exit is not None:
+                local.on_exit(run)
+        finally:
+            run.finished.set()
+
+
+def put_task_output(run: TaskRun, local: LocalTasks) -> None:
+    """The task's output into its log stream, one event per line, as the awslogs driver writes it."""
+    if not run.log_group or run.start_failure is not None:
+        return
+    try:
+        lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return
+    now_ms = int(time.time() * 1000)
+    events = [{"timestamp": now_ms, "message": line} for line in lines if line]
+    client = logs_client(local)
+    for first in range(0, len(events), 1000):  # PutLogEvents takes at most 10,000 events and 1 MiB
+        client.put_log_events(
+            logGroupName=run.log_group, logStreamName=run.log_stream, logEvents=events[first : first + 1000]
+        )
+
+
 def launch(run: TaskRun, local: LocalTasks) -> None:
     """Starts the task's process; output goes to ``run.log_path``."""
     run.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,20 +321,25 @@ def stop(run: TaskRun, reason: str) -> None:
             run.process.wait()
 
 
-def watch(run: TaskRun, local: LocalTasks, is_running: Callable[[], bool], timeout_s: float | None) -> None:
-    """Waits for the process and records its end; stops it when the state gives up on it (timeout, execution
-    stopped). Runs in its own thread; ``run.finished`` is set once moto's ECS backend shows the task STOPPED."""
+def watch(run: TaskRun, local: LocalTasks, execution_stopped: Callable[[], bool]) -> None:
+    """Waits for the process and records its end. Stops it when a StopTask reaches moto's ECS, and calls
+    StopTask itself when the execution is stopped (Step Functions' documented best-effort stop); a state
+    timeout alone leaves it running, as on AWS. Runs in its own thread; ``run.finished`` is set once moto's
+    ECS backend shows the task STOPPED."""
     process = run.process
     assert process is not None
-    deadline = None if timeout_s is None else run.started + timeout_s
     try:
         while process.poll() is None:
-            if not is_running() or (deadline is not None and time.monotonic() > deadline):
-                stop(run, "Task stopped by Step Functions: the state timed out or the execution ended")
+            requested = stop_requested(run.task_arn)
+            if requested is not None:
+                stop(run, requested)
                 break
+            if execution_stopped():
+                request_stop(run.task_arn, "Execution stopped by AWS Step Functions")
             time.sleep(0.05)
         run.exit_code = exit_code_of(process.wait())
         run.stopped = time.monotonic()
+        put_task_output(run, local)
         mark_stopped(run.task_arn, run)
     finally:
         try:
@@ -201,24 +354,82 @@ def new_log_path(local: LocalTasks, number: int) -> Path:
     return directory / f"task-{number:04d}.log"
 
 
-def mark_stopped(task_arn: str, run: TaskRun) -> None:
-    """Writes the task's end into moto's ECS backend, as the ECS agent reports it on AWS."""
+def ecs_task(task_arn: str) -> Any:
+    """The task in moto's ECS backend (this process serves it)."""
     from moto.ecs.models import ecs_backends
 
     _, _, _, region, account, resource = task_arn.split(":", 5)
     cluster_name = resource.split("/")[1]
-    task: Any = ecs_backends[account][region].tasks[cluster_name][task_arn]
+    return ecs_backends[account][region].tasks[cluster_name][task_arn]
+
+
+def stop_requested(task_arn: str) -> str | None:
+    """The reason of a StopTask that reached moto's ECS for this task, or None."""
+    task = ecs_task(task_arn)
+    if task.desired_status != "STOPPED":
+        return None
+    return str(task.stopped_reason or "Task stopped by user")
+
+
+def request_stop(task_arn: str, reason: str) -> None:
+    """StopTask, as ECS records it: desired status STOPPED with the reason (the process is stopped by ``watch``)."""
+    task = ecs_task(task_arn)
+    task.desired_status = "STOPPED"
+    task.stopped_reason = reason
+
+
+def mark_stopped(task_arn: str, run: TaskRun) -> None:
+    """Writes the task's end into moto's ECS backend, as the ECS agent reports it on AWS."""
+    task = ecs_task(task_arn)
     now = dt.datetime.now(dt.UTC)
-    killed_by_us = run.stop_reason.startswith("Task stopped by Step Functions")
+    stopped_by_request = task.desired_status == "STOPPED" and run.start_failure is None
+    if run.start_failure is not None:
+        task.stop_code, task.stopped_reason = run.start_failure.stop_code, run.start_failure.reason
+    elif stopped_by_request:
+        task.stop_code, task.stopped_reason = "UserInitiated", run.stop_reason or task.stopped_reason
+    else:
+        task.stop_code, task.stopped_reason = "EssentialContainerExited", "Essential container in task exited"
     task.last_status = "STOPPED"
     task.desired_status = "STOPPED"
-    task.stop_code = "UserInitiated" if killed_by_us else "EssentialContainerExited"
-    task.stopped_reason = run.stop_reason if killed_by_us else "Essential container in task exited"
     task.stopping_at = task.stopped_at = task.execution_stopped_at = now
     for container in task.containers:
         container.last_status = "STOPPED"
-        container.exitCode = run.exit_code
+        container.exitCode = run.exit_code  # None (left out of DescribeTasks) when it never started
+        if run.start_failure is not None:
+            container.reason = run.start_failure.reason
         container.task_arn = task_arn  # moto fills in the task definition's ARN here
+
+
+def stop_all(local: LocalTasks) -> None:
+    """Stops every task process still running (teardown: nothing outlives the offline run)."""
+    for run in local.runs:
+        if run.process is not None and run.process.poll() is None:
+            request_stop(run.task_arn, "The offline run ended")
+            run.finished.wait(KILL_GRACE_S * 3)
+
+
+def run_task_failure(fault: RunTaskFault, request: Mapping[str, Any]) -> tuple[str, str]:
+    """The Step Functions error name and cause of a RunTask (boto3 parameters ``request``) failing with ``fault``."""
+    if fault.failures:
+        answer = {"Tasks": [], "Failures": [{"Arn": request.get("cluster", ""), "Reason": fault.message}]}
+        return fault.error, json.dumps(answer, separators=(",", ":"))
+    task_role = (request.get("overrides") or {}).get("taskRoleArn") or "the task definition's task role"
+    return fault.error, api_error_cause(fault.message.format(task_role=task_role), fault.code, fault.status)
+
+
+def api_error_cause(message: str, code: str, status: int) -> str:
+    """An AWS API error as Step Functions words the cause (the AWS SDK's message format)."""
+    error_code = f"; Error Code: {code}" if code else ""
+    return f"{message} (Service: AmazonECS; Status Code: {status}{error_code}; Request ID: {uuid.uuid4()}; Proxy: null)"
+
+
+def ecs_error_name(code: str) -> str:
+    """Step Functions' name for an ECS API error: ``ECS.<code>`` for the errors the ECS API models, else the
+    SDK's generic ``ECS.AmazonECSException``."""
+    import botocore.session
+
+    modelled = {shape.name for shape in botocore.session.get_session().get_service_model("ecs").error_shapes}
+    return f"ECS.{code}" if code in modelled else "ECS.AmazonECSException"
 
 
 def to_json_value(value: Any) -> Any:

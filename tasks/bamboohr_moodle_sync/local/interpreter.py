@@ -1,7 +1,12 @@
 """Installs the project's integrations into moto's Step Functions interpreter (idempotent, process-wide).
 
 - JSONata: ``jsonata_plugin``.
-- ``ecs:runTask.sync``: ``FargateRunTask`` runs the task as a local process (see ``fargate``).
+- ``ecs:runTask.sync``: ``FargateRunTask`` runs the task as a local process (see ``fargate``); an ECS API
+  error fails the state as ``ECS.<error code>`` (moto 5.2.5 reports it as ``States.Runtime``, which no Catch
+  can take), a RunTask answer that placed no task as ``AmazonECS.Unknown``.
+- Catch and Retry: moto matches ``States.TaskFailed`` against every error that is not a ``States.*`` name, as
+  AWS documents it ("every known error name except States.Timeout"); ``ECS.*`` and ``AmazonECS.Unknown`` are
+  therefore caught by it unless a catcher listed before takes them (tests/integration/test_pipeline.py).
 - ``states:startExecution``: parameters converted with botocore's shape (moto passes PascalCase names that
   boto3 drops) and an unnamed execution gets a fresh name (moto would treat every unnamed start with the
   same input as the same, idempotent, execution).
@@ -11,13 +16,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from typing import Any
 
 import botocore.session
+from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -42,6 +50,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as _boto_client_for
 
 from bamboohr_moodle_sync.local import fargate, iam_enforcement, jsonata_plugin
@@ -90,14 +99,22 @@ class FargateRunTask(StateTaskServiceEcs):
                 )
             )
             return
-        response = ecs.run_task(**normalised_parameters)
+        local = fargate.settings()
+        number = local.next_number()
+        fault = local.run_task_faults.get(number)
+        if fault is not None:
+            error, cause = fargate.run_task_failure(fault, normalised_parameters)
+            raise FailureEventException(failure_event=self._failure(env, error, cause))
+        response = ecs.run_task(**normalised_parameters)  # an ECS error: see _from_error
+        if response.get("failures") or not response.get("tasks"):
+            answer = json.dumps(self._pascal(response, "RunTask"), separators=(",", ":"))
+            raise FailureEventException(failure_event=self._failure(env, "AmazonECS.Unknown", answer))
         task = response["tasks"][0]
         agent = agent_client_for(region=resource_runtime_part.region, service="ecs")
         definition = agent.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
         container = definition["containerDefinitions"][0]
         overrides = normalised_parameters.get("overrides") or {}
-        local = fargate.settings()
-        number = local.next_number()
+        log_group, log_stream = fargate.awslogs_target(container, task["taskArn"])
         run = fargate.TaskRun(
             number=number,
             task_arn=task["taskArn"],
@@ -107,11 +124,14 @@ class FargateRunTask(StateTaskServiceEcs):
                 **iam_enforcement.task_role_environment(definition, overrides, task["taskArn"]),
             },
             log_path=fargate.new_log_path(local, number),
+            log_group=log_group,
+            log_stream=log_stream,
+            image=str(container.get("image", "")),
         )
         local.record(run)
         if local.on_launch is not None:
             local.on_launch(run)
-        fargate.launch(run, local)
+        fargate.start(run, local)  # the start-failure seam: fargate.start_failure
         env.stack.append(self._pascal(response, "RunTask"))
 
     def _build_sync_resolver(
@@ -121,11 +141,14 @@ class FargateRunTask(StateTaskServiceEcs):
         task_arn: str = submission["Tasks"][0]["TaskArn"]
         cluster_arn: str = submission["Tasks"][0]["ClusterArn"]
         run = next(r for r in fargate.settings().runs if r.task_arn == task_arn)
-        self.timeout.eval(env=env)
-        timeout_s = env.stack.pop()
-        threading.Thread(
-            target=fargate.watch, args=(run, fargate.settings(), env.is_running, timeout_s), daemon=True
-        ).start()
+        if run.process is not None:  # None: it never started, and is STOPPED already
+
+            def execution_stopped() -> bool:
+                return isinstance(env.program_state(), ProgramStopped)
+
+            threading.Thread(
+                target=fargate.watch, args=(run, fargate.settings(), execution_stopped), daemon=True
+            ).start()
         ecs = boto_client_for(region=resource_runtime_part.region, service="ecs", state_credentials=state_credentials)
 
         def resolve() -> Any:
@@ -152,15 +175,31 @@ class FargateRunTask(StateTaskServiceEcs):
             heartbeat_endpoint=heartbeat_endpoint,
         )
 
+    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
+        """An ECS API error as Step Functions reports it: ``ECS.<code>`` with the SDK's message as the cause."""
+        if isinstance(ex, ClientError):
+            error = ex.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = int(ex.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
+            cause = fargate.api_error_cause(str(error.get("Message", "")), code, status)
+            return self._failure(env, fargate.ecs_error_name(code), cause)
+        failure: FailureEvent = super()._from_error(env, ex)
+        return failure
+
     def _task_failed(self, env: Any, cause: str) -> FailureEvent:
-        error = StatesErrorNameType.StatesTaskFailed
+        return self._failure(env, StatesErrorNameType.StatesTaskFailed.to_name(), cause)
+
+    def _failure(self, env: Any, error: str, cause: str) -> FailureEvent:
+        """The state's failure with ``error`` (``States.TaskFailed`` or a service's own name) and ``cause``."""
+        task_failed = StatesErrorNameType.StatesTaskFailed
+        name = StatesErrorName(typ=task_failed) if error == task_failed.to_name() else CustomErrorName(error)
         return FailureEvent(
             env=env,
-            error_name=StatesErrorName(typ=error),
+            error_name=name,
             event_type=HistoryEventType.TaskFailed,
             event_details=_event_details(
                 taskFailedEventDetails=TaskFailedEventDetails(
-                    error=error.to_name(),
+                    error=error,
                     cause=cause,
                     resource=self._get_sfn_resource(),
                     resourceType=self._get_sfn_resource_type(),

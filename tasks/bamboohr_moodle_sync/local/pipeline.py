@@ -40,6 +40,9 @@ class Options:
     moodle_faults: Faults = field(default_factory=Faults)
     moodle_down_at_batch: int | None = None
     kill_task_at_batch: frozenset[int] = frozenset()
+    run_task_faults: dict[int, fargate.RunTaskFault] = field(default_factory=dict)  # by RunTask number
+    start_faults: dict[int, fargate.StartFailure] = field(default_factory=dict)  # by RunTask number
+    batch_timeout_s: int | None = None  # BatchTimeoutSeconds (the template's default otherwise)
     time_scale: float = 1.0  # multiplies the ASL's Retry intervals
     adopt_accounts: int = 3  # hand-made Moodle accounts matching employees, for the task to adopt
     previous_sync: bool = True  # Moodle already holds accounts from an earlier sync: some stale, leavers, returners
@@ -213,30 +216,31 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
             _adoptable_accounts(bamboohr, moodle, options.adopt_accounts)
             if options.previous_sync:
                 _previously_synced_accounts(bamboohr, moodle)
-        deployment = aws.deploy(
-            local,
-            options.template,
-            {
-                "ImageUri": LOCAL_IMAGE,
-                "BambooHRCompanyDomain": domain,
-                "MoodleUrl": moodle_url,
-                "BatchSize": str(options.batch_size),
-                "MaxBatchesPerExecution": str(options.max_batches_per_execution),
-            },
-            {"bamboohr": api_key, "moodle": token},
-        )
+        parameters = {
+            "ImageUri": LOCAL_IMAGE,
+            "BambooHRCompanyDomain": domain,
+            "MoodleUrl": moodle_url,
+            "BatchSize": str(options.batch_size),
+            "MaxBatchesPerExecution": str(options.max_batches_per_execution),
+        }
+        if options.batch_timeout_s is not None:
+            parameters["BatchTimeoutSeconds"] = str(options.batch_timeout_s)
+        deployment = aws.deploy(local, options.template, parameters, {"bamboohr": api_key, "moodle": token})
         iam_enforcement.enforce(aws.ACCOUNT_ID, aws.REGION, deployment.state_machine_role_arn, deployment.definition)
         stack.callback(iam_enforcement.configure, None)
         tasks = fargate.LocalTasks(
             endpoint_url=local.endpoint_url,
             extra_env=extra_env,
             kill_at=options.kill_task_at_batch,
+            run_task_faults=options.run_task_faults,
+            start_faults=options.start_faults,
             log_dir=options.output / "tasks",
             on_launch=_moodle_outage(moodle, options.moodle_down_at_batch),
             on_exit=options.on_task_exit,
         )
         fargate.configure(tasks)
         stack.callback(fargate.configure, None)
+        stack.callback(fargate.stop_all, tasks)  # first: no task process outlives the run
         yield Pipeline(local, deployment, tasks, bamboohr, moodle, options)
 
 
