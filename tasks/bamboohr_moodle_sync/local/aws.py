@@ -379,16 +379,41 @@ def _log_groups(session: ClientFactory, template: Mapping[str, Any], resolver: R
         session.client("logs").create_log_group(logGroupName=resolver.refs[logical])
 
 
+def sam_generated_roles(template: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The roles SAM's transform adds (the schedule's, for ScheduleV2), as ``sam deploy`` would create them."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    sam = json.loads(json.dumps(template))
+    for resource in resources_of(sam, "AWS::Serverless::StateMachine").values():
+        if "DefinitionUri" in resource.get("Properties", {}):  # sam package's S3 upload; only roles matter here
+            resource["Properties"]["DefinitionUri"] = {"Bucket": "local", "Key": "sync.asl.json"}
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=REGION))
+    values = {**parameters, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": STACK_NAME}
+    transformed = translator.translate(sam, parameter_values=values, get_managed_policy_map=dict)
+    own = resources_of(template, "AWS::IAM::Role")
+    return {k: v for k, v in resources_of(transformed, "AWS::IAM::Role").items() if k not in own}
+
+
 def _roles(session: ClientFactory, template: Mapping[str, Any], resolver: Resolver) -> dict[str, str]:
-    """The IAM roles with their trust policies and inline policies, as template.yaml resolves them."""
+    """The IAM roles with their trust policies and inline policies, as template.yaml resolves them, and those
+    SAM's transform generates."""
     iam = session.client("iam")
     arns: dict[str, str] = {}
-    for logical, resource in resources_of(template, "AWS::IAM::Role").items():
+    generated = sam_generated_roles(template, resolver.parameters) if "Transform" in template else {}
+    for logical in generated:
+        resolver.refs[logical] = f"{STACK_NAME}-{logical}"[:64]
+        resolver.attrs[logical] = {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{resolver.refs[logical]}"}
+    for logical, resource in {**resources_of(template, "AWS::IAM::Role"), **generated}.items():
         props = resolver.resolve(resource.get("Properties", {}))
         document = props.get("AssumeRolePolicyDocument", {"Version": "2012-10-17", "Statement": []})
         name = resolver.refs[logical]
         arns[logical] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(document))["Role"]["Arn"]
         for policy in props.get("Policies", []):
+            # SAM writes its generated policies without Version, which AWS reads as 2008-10-17 and moto refuses;
+            # the two versions evaluate alike where no policy variable is used.
+            policy["PolicyDocument"].setdefault("Version", "2012-10-17")
             iam.put_role_policy(
                 RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
             )

@@ -10,7 +10,8 @@ The principals and where their calls are checked:
 - the task execution role: the local Fargate checks the image pull (``ecr:*``) and writes the task's output with
   this role's credentials (``logs:CreateLogStream``, ``logs:PutLogEvents``) before the container starts;
 - the task role: the batch process gets this role's credentials, so its Secrets Manager and DynamoDB calls are
-  checked by the server hook.
+  checked by the server hook;
+- the schedule's role (SAM generates it for the ScheduleV2 event): the offline run starts executions with it.
 
 Each role is assumed as its service principal, so its trust policy is evaluated too. Policies are read from the
 moto IAM backend, as ``aws.deploy`` put them there from template.yaml. Calls made with any other credentials (the
@@ -32,10 +33,12 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError, _RESTError
 
 from bamboohr_moodle_sync.local import iam_policy
+from bamboohr_moodle_sync.local.aws import Deployment
 from bamboohr_moodle_sync.local.iam_policy import CannotDecide, Decision, Request
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 STATES = "states.amazonaws.com"
+SCHEDULER = "scheduler.amazonaws.com"
 ECS_SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"
 _IAM_PREFIX = {"stepfunctions": "states"}  # moto's service name -> IAM's action prefix
 
@@ -92,6 +95,7 @@ class Enforcement:
     principals: dict[str, Principal] = field(default_factory=dict)  # access key id -> principal
     verdicts: list[Verdict] = field(default_factory=list)
     state_machine: Credentials | None = None  # what the interpreter's integrations call AWS with
+    scheduler: Credentials | None = None  # what the schedule starts executions with
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ principals
@@ -333,16 +337,22 @@ def managed_rule_denial(enforcement: Enforcement, role_arn: str, definition: str
     return None
 
 
-def enforce(account: str, region: str, state_machine_role_arn: str, definition: str) -> Enforcement:
-    """Starts enforcing for one deployed stack: Step Functions assumes the state machine's role.
+def enforce(deployment: Deployment) -> Enforcement:
+    """Starts enforcing for one deployed stack: Step Functions assumes the state machine's role, Scheduler the
+    schedule's (SAM generates it for the ScheduleV2 event).
 
     Raises ``AccessDenied`` where AWS's CreateStateMachine would have refused the role (the ``.sync`` rule).
     """
+    _, _, _, region, account, _ = deployment.state_machine_arn.split(":", 5)
     enforcement = Enforcement(account, region)
-    denial = managed_rule_denial(enforcement, state_machine_role_arn, definition)
+    role = deployment.state_machine_role_arn
+    denial = managed_rule_denial(enforcement, role, deployment.definition)
     if denial is not None:
-        raise AccessDenied(denial, state_machine_role_arn, "events:PutRule", ECS_SYNC_RULE)
-    enforcement.state_machine = enforcement.assume(state_machine_role_arn, STATES, "local-execution")
+        raise AccessDenied(denial, role, "events:PutRule", ECS_SYNC_RULE)
+    enforcement.state_machine = enforcement.assume(role, STATES, "local-execution")
+    schedule_roles = [arn for logical, arn in deployment.roles.items() if logical.endswith("ScheduleRole")]
+    for arn in schedule_roles:
+        enforcement.scheduler = enforcement.assume(arn, SCHEDULER, "local-schedule")
     configure(enforcement)
     return enforcement
 

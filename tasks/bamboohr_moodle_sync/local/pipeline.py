@@ -89,8 +89,18 @@ class Pipeline:
         return self.local.client(service)
 
     def start(self, execution_input: dict[str, Any] | None = None, name: str | None = None) -> str:
-        """Starts one execution as EventBridge Scheduler does (input ``{}`` unless given)."""
-        arn: str = self.client("stepfunctions").start_execution(
+        """Starts one execution as EventBridge Scheduler does, with the schedule's role (input ``{}`` unless given)."""
+        enforcement = iam_enforcement.current()
+        credentials = enforcement.scheduler if enforcement is not None else None
+        environment = credentials.environment() if credentials is not None else {}
+        sfn = self.local.session().client(
+            "stepfunctions",
+            endpoint_url=self.local.endpoint_url,
+            aws_access_key_id=environment.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=environment.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=environment.get("AWS_SESSION_TOKEN"),
+        )
+        arn: str = sfn.start_execution(
             stateMachineArn=self.deployment.state_machine_arn,
             name=name or f"local-{uuid.uuid4().hex[:12]}",
             input=json.dumps(execution_input or {}),
@@ -226,7 +236,7 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
         if options.batch_timeout_s is not None:
             parameters["BatchTimeoutSeconds"] = str(options.batch_timeout_s)
         deployment = aws.deploy(local, options.template, parameters, {"bamboohr": api_key, "moodle": token})
-        iam_enforcement.enforce(aws.ACCOUNT_ID, aws.REGION, deployment.state_machine_role_arn, deployment.definition)
+        iam_enforcement.enforce(deployment)
         stack.callback(iam_enforcement.configure, None)
         tasks = fargate.LocalTasks(
             endpoint_url=local.endpoint_url,
