@@ -4,7 +4,8 @@
     2. At offset 0, freeze the window: BambooHR's change list since ``since`` plus the retry list, ordered by
        (lastChanged, id), after the mass-suspension guard has counted the whole window. Later batches,
        and a rerun of this one, read that frozen snapshot, so offsets stay stable while BambooHR changes.
-    3. One custom report for the slice's field values, three bulk Moodle lookups, a pure plan, bulk writes.
+    3. One custom report for the slice's field values, three bulk Moodle lookups (and a case-insensitive e-mail
+       lookup for the employees it would create: ``lookups``), a pure plan, bulk writes.
     4. One conditional transaction moves the watermark with the counters and the failed ids.
 
 Every step before 4 is safe to repeat: Moodle writes are planned against what Moodle holds now.
@@ -19,9 +20,11 @@ from typing import Literal
 from .bamboohr import BambooHRClient
 from .config import Settings
 from .errors import MassSuspensionBlocked, SyncError
+from .http import RETRIES
 from .log import logger
+from .lookups import accounts_for, accounts_with_emails_ignoring_case
 from .mapping import FieldMapping
-from .models import Change, ChangeList, MoodleUser, RecordFailure
+from .models import Change, ChangeList, RecordFailure
 from .moodle import MoodleClient
 from .plan import AccountIndex, Plan, create_payload, plan_batch
 from .state import NO_WATERMARK, FreezeLost, Snapshot, StaleBatch, StateStore, Watermark
@@ -82,10 +85,7 @@ class Batch:
         failures = self._write(plan)
         counts = _with_write_failures(plan, failures)
         all_failures = plan.failures + failures
-        for failure in all_failures:
-            self.log(
-                "record not synced", extra={**log_context, "employee_id": failure.employee_id, "reason": failure.reason}
-            )
+        self._log_records(plan, all_failures, log_context)
         actions = {c.employee_id: c.action for c in batch}
         failed = [Change("", f.employee_id, actions.get(f.employee_id, "Retry")) for f in all_failures]
         try:
@@ -103,9 +103,20 @@ class Batch:
                 "next_offset": end.offset,
                 "total": snapshot.total,
                 "counts": counts,
+                "retried_requests": dict(RETRIES),
             },
         )
         return BatchResult("final" if final else "committed", start, end, counts, all_failures)
+
+    def _log_records(self, plan: Plan, failures: Sequence[RecordFailure], context: dict[str, object]) -> None:
+        """One line per skipped and per failed record: employee id and reason (values only with LOG_PERSONAL_DATA)."""
+        for employee_id, reason in plan.skipped:
+            self.log("record skipped", extra={**context, "employee_id": employee_id, "reason": reason})
+        for failure in failures:
+            extra = {**context, "employee_id": failure.employee_id, "reason": failure.reason}
+            if self.settings.log_personal_data and failure.personal:
+                extra["personal"] = failure.personal
+            self.log("record not synced", extra=extra)
 
     @property
     def _size(self) -> int:
@@ -186,12 +197,14 @@ class Batch:
         present = [c.employee_id for c in batch if c.action != "Deleted"]
         employees = self.bamboohr.employees(present, self.mapping.source_fields) if present else {}
         desired = [d for e in employees.values() if not isinstance(d := self.mapping.desired_user(e), RecordFailure)]
-        emails = {d.email for d in desired} | {d.email.lower() for d in desired}
-        found: list[MoodleUser] = []
-        found += self.moodle.find_users("idnumber", [c.employee_id for c in batch])
-        found += self.moodle.find_users("username", sorted({d.username for d in desired}))
-        found += self.moodle.find_users("email", sorted(emails))
-        return plan_batch(batch, employees, AccountIndex(found), self.mapping)
+        found = accounts_for(self.moodle, batch, desired)
+        plan = plan_batch(batch, employees, AccountIndex(found), self.mapping)
+        if plan.creates:  # Moodle refuses a new e-mail equal to an existing one but for case: look for those first
+            known = {u.id for u in found}
+            more = accounts_with_emails_ignoring_case(self.moodle, [u.email for u in plan.creates])
+            if any(u.id not in known for u in more):
+                plan = plan_batch(batch, employees, AccountIndex(found + more), self.mapping)
+        return plan
 
     def _write(self, plan: Plan) -> list[RecordFailure]:
         failures: list[RecordFailure] = []

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .aws_errors import config_error
 from .errors import ConfigError
 from .models import utc_timestamp
 
@@ -44,6 +45,12 @@ class Settings(BaseSettings):
     moodle_token: SecretStr | None = None
     moodle_auth: str = "manual"
     moodle_max_input_vars: int = Field(default=1000, ge=50)
+    moodle_timeout_seconds: float = Field(default=60.0, gt=0, le=900)
+    """Read timeout of one Moodle call. 60 s: a 110-user create takes 0.9 s, 33.5 s with a 0.25 s mail relay
+    (shared reference), so it fits with room to spare; a slower relay costs one lost answer, looked up and
+    never resent, after which later create calls are sized to half of it. Six attempts of a read that hangs
+    stay within the batch's 15 minutes."""
+    log_personal_data: bool = False
 
     max_suspensions: int = Field(default=50, ge=0)
     allow_mass_suspend: bool = False
@@ -132,7 +139,8 @@ def _credential(
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f'secret {variable}={secret_id} must hold JSON like {{"{key}": "..."}}') from exc
     except Exception as exc:  # botocore errors: no access, not found, no endpoint
-        raise ConfigError(f"cannot read secret {variable}={secret_id}: {type(exc).__name__}") from exc
+        known = config_error(exc, f"secret {variable}={secret_id}", secrets.meta.region_name)
+        raise known or ConfigError(f"cannot read secret {variable}={secret_id}: {type(exc).__name__}") from exc
     if not isinstance(value, str) or not value or value == PLACEHOLDER_SECRET:
         raise ConfigError(
             f"secret {variable}={secret_id} still holds no real {key}: "

@@ -11,7 +11,6 @@ import sys
 from typing import TextIO
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 
 class _CurrentStdoutHandler(logging.StreamHandler[TextIO]):
@@ -37,8 +36,11 @@ logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 def route_module_loggers() -> None:
-    """Send the clients' standard-library loggers through the same JSON handler and keys."""
-    copy_config_to_registered_loggers(
-        source_logger=logger,
-        include={"bamboohr_moodle_sync.bamboohr", "bamboohr_moodle_sync.moodle", "bamboohr_moodle_sync.http"},
-    )
+    """Send the package's standard-library loggers (the clients', the transport's) through the same JSON handler
+    and keys. powertools' ``copy_config_to_registered_loggers`` only reconfigures top-level loggers and cuts
+    their propagation, so the package logger gets the handler here and its records still reach the root."""
+    package = logging.getLogger(__name__.rpartition(".")[0])
+    package.setLevel(logger.log_level)
+    for handler in logger.handlers:
+        if handler not in package.handlers:
+            package.addHandler(handler)

@@ -110,7 +110,7 @@ class FieldMapping:
             values[moodle_field] = value
         problem = _first_problem(values)
         if problem:
-            return RecordFailure(employee_id, problem)
+            return RecordFailure(employee_id, *problem)
         return DesiredUser(employee_id, active=employee.get("status") != "Inactive", fields=values)
 
 
@@ -123,16 +123,18 @@ def is_valid_email(value: str) -> bool:
     return bool(_EMAIL.match(value)) and "<" not in value and ">" not in value
 
 
-def _first_problem(values: Mapping[str, str]) -> str | None:
+def _first_problem(values: Mapping[str, str]) -> tuple[str, str] | None:
+    """What keeps this record out of Moodle: (a reason without personal data, the value it is about)."""
     for required in REQUIRED_FIELDS:
         if not values.get(required):
             source = "workEmail" if required in ("username", "email") else required
-            return f"no usable {source} for Moodle {required}"
+            return f"no usable {source} for Moodle {required}", ""
     if not is_valid_email(values["email"]):
-        return f"workEmail {values['email']!r} is not a valid e-mail address"
+        return "workEmail is not a valid e-mail address", f"workEmail {values['email']!r}"
     for name, value in values.items():
         if len(value) > COLUMN_SIZES.get(name, 255):
-            return f"{name} is {len(value)} characters; Moodle holds at most {COLUMN_SIZES.get(name, 255)}"
+            size = COLUMN_SIZES.get(name, 255)
+            return f"{name} is {len(value)} characters; Moodle holds at most {size}", f"{name} {value!r}"
     return None
 
 

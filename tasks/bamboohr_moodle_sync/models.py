@@ -95,7 +95,12 @@ class MoodleUser:
 
 @dataclass(frozen=True, slots=True)
 class RecordFailure:
-    """A record the batch could not sync; it is counted, logged and retried next window."""
+    """A record the batch could not sync; it is counted, logged and retried next window.
+
+    ``reason`` names fields, employee ids and Moodle user ids, never a person's data; the values behind it
+    (an e-mail address, Moodle's debuginfo) go in ``personal``, logged only with ``LOG_PERSONAL_DATA=1``.
+    """
 
     employee_id: str
     reason: str
+    personal: str = ""

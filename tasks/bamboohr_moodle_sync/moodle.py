@@ -100,8 +100,8 @@ class MoodleError(ServiceRejected):
 
     @property
     def reason(self) -> str:
-        """One line for a ``RecordFailure``: errorcode, message and debuginfo when present."""
-        return f"{self.errorcode}: {self.moodle_message}" + (f" [{self.debuginfo}]" if self.debuginfo else "")
+        """One line for a ``RecordFailure``: errorcode and message (debuginfo, which names values, is apart)."""
+        return f"{self.errorcode}: {self.moodle_message}"
 
 
 def encode_form(name: str, value: object) -> list[tuple[str, str]]:
@@ -350,7 +350,7 @@ class MoodleClient:
     @staticmethod
     def _fail_record(key: str) -> Callable[[Any, MoodleError], list[Any]]:
         def fail(record: Mapping[str, object], exc: MoodleError) -> list[Any]:
-            return [RecordFailure(str(record.get(key, "")), exc.reason)]
+            return [RecordFailure(str(record.get(key, "")), exc.reason, exc.debuginfo or "")]
 
         return fail
 

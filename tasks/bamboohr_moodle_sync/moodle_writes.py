@@ -59,7 +59,7 @@ class Pace:
         if after is not None and after < users and after != before:
             log.warning(
                 "Moodle took %.2f s per created user; later create calls carry at most %d users each "
-                "(%.0f%% of the %.0f s read timeout, MOODLE_TIMEOUT_SECONDS)",
+                "(%.0f%% of the %g s read timeout, MOODLE_TIMEOUT_SECONDS)",
                 self.per_user,
                 after,
                 TARGET_SHARE * 100,

@@ -12,7 +12,9 @@ set, never a twin). Then:
     Inactive, or Deleted     a suspended account, none  -> unchanged / skipped (no account for leavers)
 
 A record that cannot be synced (no valid e-mail, a username or e-mail held by another employee's
-account or claimed earlier in the batch) becomes a ``RecordFailure``; the rest of the batch goes on.
+account or claimed earlier in the batch) becomes a ``RecordFailure``; the rest of the batch goes on. Its
+reason names the field and the employee or Moodle user that holds the value, never the value itself.
+E-mail addresses are compared ignoring case, as Moodle's uniqueness check does.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def plan_batch(
 
         conflict = _claim(desired, account, accounts, claimed_usernames, claimed_emails)
         if conflict:
-            plan.failures.append(RecordFailure(employee_id, conflict))
+            plan.failures.append(conflict)
         elif account is None:
             plan.creates.append(desired)
         else:
@@ -173,15 +175,17 @@ def _current(account: MoodleUser, name: str) -> str:
 
 def _adoptable(desired: DesiredUser, accounts: AccountIndex) -> MoodleUser | RecordFailure | None:
     """An account made by hand (no idnumber) with this username or e-mail; another employee's is a conflict."""
-    for found, how in (
-        (accounts.by_username.get(desired.username), f"username {desired.username}"),
-        (accounts.by_email.get(desired.email.lower()), f"e-mail {desired.email}"),
+    for found, what, value in (
+        (accounts.by_username.get(desired.username), "username", desired.username),
+        (accounts.by_email.get(desired.email.lower()), "e-mail", desired.email),
     ):
         if found is None:
             continue
         if found.idnumber and found.idnumber != desired.employee_id:
             return RecordFailure(
-                desired.employee_id, f"{how} belongs to Moodle user {found.id} (employee {found.idnumber})"
+                desired.employee_id,
+                f"{what} belongs to Moodle user {found.id} (employee {found.idnumber})",
+                f"{what} {value}",
             )
         return found
     return None
@@ -193,7 +197,7 @@ def _claim(
     accounts: AccountIndex,
     claimed_usernames: dict[str, str],
     claimed_emails: dict[str, str],
-) -> str | None:
+) -> RecordFailure | None:
     """Reserve the username and e-mail for this employee, or say who already holds them."""
     own_id = account.id if account is not None else None
     email_key = desired.email.lower()
@@ -207,11 +211,13 @@ def _claim(
     ):
         holder = claimed.get(key)
         if holder is not None and holder != desired.employee_id:
-            return f"{what} {key} is also employee {holder}'s in this batch"
-        if existing is not None and existing.id != own_id:
-            return f"{what} {key} belongs to Moodle user {existing.id}" + (
-                f" (employee {existing.idnumber})" if existing.idnumber else ""
+            return RecordFailure(
+                desired.employee_id, f"{what} is also employee {holder}'s in this batch", f"{what} {key}"
             )
+        if existing is not None and existing.id != own_id:
+            owner = f" (employee {existing.idnumber})" if existing.idnumber else ""
+            reason = f"{what} belongs to Moodle user {existing.id}{owner}"
+            return RecordFailure(desired.employee_id, reason, f"{what} {key}")
     claimed_usernames[desired.username] = desired.employee_id
     claimed_emails[email_key] = desired.employee_id
     return None

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws_errors import config_error
 from .errors import SyncError
 from .models import Change, ChangeList
 
@@ -118,14 +120,15 @@ class StateStore:
         """
         since, expires, freeze_id = start.since, self._expiry(), uuid.uuid4().hex[:12]
         for index in range(0, len(changes.changes), SNAPSHOT_CHUNK_ENTRIES):
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": f"snapshot#{since}#{freeze_id}#{index // SNAPSHOT_CHUNK_ENTRIES}"},
-                    "entries": {"S": _encode_changes(changes.changes[index : index + SNAPSHOT_CHUNK_ENTRIES])},
-                    "ttl": {"N": str(expires)},
-                },
-            )
+            with self._configured():
+                self._db.put_item(
+                    TableName=self._table,
+                    Item={
+                        "pk": {"S": f"snapshot#{since}#{freeze_id}#{index // SNAPSHOT_CHUNK_ENTRIES}"},
+                        "entries": {"S": _encode_changes(changes.changes[index : index + SNAPSHOT_CHUNK_ENTRIES])},
+                        "ttl": {"N": str(expires)},
+                    },
+                )
         total, latest = {"N": str(len(changes.changes))}, {"S": changes.latest} if changes.latest else None
         header: dict[str, Any] = {
             "pk": {"S": f"snapshot#{since}"},
@@ -240,7 +243,8 @@ class StateStore:
     def _transact(self, writes: list[Any]) -> list[str]:
         """Run the transaction; the cancellation reason codes per write if a condition failed, else []."""
         try:
-            self._db.transact_write_items(TransactItems=writes)
+            with self._configured():
+                self._db.transact_write_items(TransactItems=writes)
         except ClientError as exc:
             reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
             if "ConditionalCheckFailed" not in reasons:
@@ -249,8 +253,20 @@ class StateStore:
         return []
 
     def _get(self, pk: str) -> dict[str, Any] | None:
-        response = self._db.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True)
+        with self._configured():
+            response = self._db.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True)
         return response.get("Item")
+
+    @contextmanager
+    def _configured(self) -> Iterator[None]:
+        """A missing table, a denied call or unknown credentials: ``ConfigError`` naming STATE_TABLE (exit 2)."""
+        try:
+            yield
+        except (ClientError, BotoCoreError) as exc:
+            error = config_error(exc, f"STATE_TABLE={self._table}", self._db.meta.region_name)
+            if error is None:
+                raise
+            raise error from exc
 
     def _expiry(self) -> int:
         return int(self._clock()) + EXPIRY_SECONDS

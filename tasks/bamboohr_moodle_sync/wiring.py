@@ -6,9 +6,12 @@ import os
 
 import boto3
 
+from .aws_errors import REGION_HINT
 from .bamboohr import BambooHRClient
 from .batch import Batch
 from .config import load_settings, resolve_credentials
+from .errors import ConfigError
+from .http import DEFAULT_POLICY
 from .log import route_module_loggers
 from .mapping import load_mapping
 from .moodle import MoodleClient
@@ -21,6 +24,8 @@ def build_batch() -> Batch:
     mapping = load_mapping(settings.mapping_file)
     # AWS_REGION (set on Fargate) wins; otherwise boto3's own chain (AWS_DEFAULT_REGION, config files).
     aws = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+    if aws.region_name is None:
+        raise ConfigError(REGION_HINT)
     needs_secrets = settings.bamboohr_api_key is None or settings.moodle_token is None
     api_key, token = resolve_credentials(settings, aws.client("secretsmanager") if needs_secrets else None)
     bamboohr = BambooHRClient(
@@ -34,6 +39,7 @@ def build_batch() -> Batch:
         settings.moodle_url,
         token,
         max_input_vars=settings.moodle_max_input_vars,
+        timeout=(DEFAULT_POLICY.connect_timeout, settings.moodle_timeout_seconds),
         credential_hint=_hint("Moodle token", "MOODLE_SECRET_ID", settings.moodle_secret_id, "MOODLE_TOKEN"),
     )
     store = StateStore(aws.client("dynamodb"), settings.state_table)

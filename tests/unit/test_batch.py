@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from bamboohr_moodle_sync import http
 from bamboohr_moodle_sync.batch import Batch
 from bamboohr_moodle_sync.models import SETTLE_S
 from bamboohr_moodle_sync.state import NO_WATERMARK, Snapshot, StateStore, Watermark
-from tests.world import World
+from tests.world import BatchRun, World
 
 INITIAL = "1970-01-01T00:00:00Z"
 
@@ -305,3 +306,124 @@ def test_every_log_line_is_json_with_the_batch_position(world: World) -> None:
     for line in lines:
         record = json.loads(line)
         assert {"since", "offset", "level", "service"} <= record.keys()
+
+
+# -- real Moodle fidelity: e-mail case, slow creates (issue 10) ---------------------------------------------------
+def casey(world: World) -> str:
+    return hire_known(world, firstName="Casey", lastName="Casefold", workEmail="casey.casefold@acme.example")
+
+
+def test_a_hand_made_account_whose_email_differs_only_in_case_is_adopted_in_one_window(world: World) -> None:
+    user_id = world.moodle.emulator.add_user("ccasefold", "Casey", "C", email="Casey.Casefold@acme.example")
+    employee_id = casey(world)
+    world.bamboohr.emulator.seed(8)
+
+    world.drain(BATCH_SIZE="20")
+
+    (account,) = [u for u in world.moodle.emulator.users() if u["id"] == user_id]
+    assert (account["idnumber"], account["email"], account["lastname"]) == (
+        employee_id,
+        "casey.casefold@acme.example",
+        "Casefold",
+    )
+    assert world.active_accounts() == world.expected_accounts()
+    assert world.store.read_counters(INITIAL)["failed"] == 0
+    assert world.moodle.emulator.call_count("core_user_create_users") == 1, "no create was refused and split"
+
+
+def test_an_account_with_the_email_but_for_case_held_by_another_employee_fails_naming_its_moodle_id(
+    world: World,
+) -> None:
+    user_id = world.moodle.emulator.add_user("other", email="Casey.Casefold@acme.example", idnumber="E-9999")
+    employee_id = casey(world)
+    world.bamboohr.emulator.seed(4)
+
+    (run,) = world.drain(BATCH_SIZE="20")
+
+    failures = [json.loads(line) for line in run.stdout.splitlines() if '"record not synced"' in line]
+    assert [(f["employee_id"], f["reason"]) for f in failures] == [
+        (employee_id, f"e-mail belongs to Moodle user {user_id} (employee E-9999)")
+    ]
+    assert world.moodle.emulator.call_count("core_user_create_users") == 1, "found before any create was sent"
+    assert world.moodle.emulator.users_by_idnumber(employee_id) == []
+
+
+SLOW_MAIL_EMPLOYEES = 160  # about 150 to create: chunks of 110 under max_input_vars 1000, so 2 create calls
+
+
+def test_a_first_load_without_faults_creates_in_two_calls(world: World) -> None:
+    world.bamboohr.emulator.seed(SLOW_MAIL_EMPLOYEES)
+    world.drain(BATCH_SIZE=str(SLOW_MAIL_EMPLOYEES))
+    assert world.moodle.emulator.call_count("core_user_create_users") == 2
+
+
+def test_with_a_mail_relay_slower_than_the_read_timeout_everyone_is_created_and_mailed_once(world: World) -> None:
+    world.bamboohr.emulator.seed(SLOW_MAIL_EMPLOYEES)
+    world.moodle.server.faults.mail_delay_s = 0.01  # 110 users: 1.1 s, past the 0.6 s read timeout
+
+    runs = world.drain(BATCH_SIZE=str(SLOW_MAIL_EMPLOYEES), MOODLE_TIMEOUT_SECONDS="0.6")
+
+    expected = world.expected_accounts()
+    assert world.active_accounts() == expected
+    outbox = world.moodle.emulator.outbox
+    assert sorted(outbox) == sorted({a["username"] for a in expected.values()}), "each new user mailed exactly once"
+    assert world.store.read_counters(INITIAL)["created"] == len(expected)
+    failed = [json.loads(line) for line in runs[0].stdout.splitlines() if '"record not synced"' in line]
+    assert not [f for f in failed if world.moodle.emulator.users_by_idnumber(f["employee_id"])], "failed yet created"
+    assert world.moodle.emulator.call_count("core_user_create_users") <= 2 * 2
+    assert "got no answer" in runs[0].stdout and "looking up what landed" in runs[0].stdout
+
+
+# -- configuration errors are exit 2, and logs carry what an operator needs (issues 9 and 15) ----------------------
+def last_line(run: BatchRun) -> str:
+    return run.stderr.strip().splitlines()[-1]
+
+
+def test_a_wrong_state_table_exits_2_naming_it(world: World) -> None:
+    run = world.run_batch(STATE_TABLE="no-such-table")
+    assert run.exit_code == 2
+    assert "STATE_TABLE=no-such-table does not exist in region" in last_line(run)
+
+
+def test_no_aws_region_exits_2_naming_the_variable(world: World, tmp_path: Path) -> None:
+    world.monkeypatch.delenv("AWS_DEFAULT_REGION")
+    world.monkeypatch.delenv("AWS_REGION", raising=False)
+    world.monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    run = world.run_batch()
+    assert run.exit_code == 2
+    assert "set AWS_REGION" in last_line(run)
+
+
+def test_an_unreachable_moodle_is_named_by_its_host(world: World) -> None:
+    world.bamboohr.emulator.seed(3)
+    run = world.run_batch(MOODLE_URL="http://127.0.0.1:9")
+    assert run.exit_code == 1
+    assert "Moodle at 127.0.0.1:9 could not be reached" in last_line(run)
+
+
+def test_http_retries_leave_a_warning_with_their_count_in_the_task_log(world: World) -> None:
+    world.bamboohr.emulator.seed(10)
+    world.bamboohr.faults.down_from_request, world.bamboohr.faults.down_until_request = 1, 3  # two 503s
+    runs = world.drain()
+    warnings = [json.loads(line) for run in runs for line in run.stdout.splitlines() if "request retried" in line]
+    assert warnings and all(w["level"] == "WARNING" for w in warnings)
+    assert [w["message"].split(" (retry ")[1].split(";")[0] for w in warnings] == ["1 of at most 7", "2 of at most 7"]
+    assert warnings[0]["message"].startswith("BambooHR request retried after HTTP 503")
+
+
+def test_each_skipped_record_is_logged_with_its_reason(world: World) -> None:
+    leaver = hire_known(world)
+    world.bamboohr.emulator.terminate(leaver)
+    (run,) = world.drain()
+    skipped = [json.loads(line) for line in run.stdout.splitlines() if '"record skipped"' in line]
+    assert [(s["employee_id"], s["reason"]) for s in skipped] == [(leaver, "inactive and has no Moodle account")]
+
+
+@pytest.mark.parametrize("personal", ["0", "1"])
+def test_failure_reasons_carry_an_email_only_with_log_personal_data(world: World, personal: str) -> None:
+    hire_known(world, workEmail="shared@acme.test")
+    hire_known(world, workEmail="shared@acme.test", firstName="Other")
+    (run,) = world.drain(LOG_PERSONAL_DATA=personal)
+    (failure,) = [json.loads(line) for line in run.stdout.splitlines() if '"record not synced"' in line]
+    assert failure["reason"].startswith("username is also employee")
+    assert ("shared@acme.test" in run.stdout) is (personal == "1")

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from bamboohr_moodle_sync.config import load_settings, resolve_credentials
@@ -80,6 +81,7 @@ def test_every_missing_variable_is_named_in_one_error(env: pytest.MonkeyPatch) -
         ("OFFSET", "-1"),
         ("BATCH_SIZE", "0"),
         ("MOODLE_URL", "moodle.org"),
+        ("MOODLE_TIMEOUT_SECONDS", "0"),
     ],
 )
 def test_malformed_values_are_refused_with_their_name(env: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -150,3 +152,33 @@ def test_plain_http_is_only_for_services_on_this_machine(
     else:
         with pytest.raises(ConfigError, match=name):
             load_settings()
+
+
+def test_a_secret_the_task_role_may_not_read_names_the_secret_and_keeps_awss_message(
+    env: pytest.MonkeyPatch, secrets: object
+) -> None:
+    client = boto3.client("secretsmanager", region_name=REGION)
+    denied = (
+        "User: arn:aws:sts::123456789012:assumed-role/sync-TaskRole/abc is not authorized to perform: "
+        "secretsmanager:GetSecretValue on resource: bamboo because no identity-based policy allows it"
+    )
+    env.setenv("BAMBOOHR_SECRET_ID", "bamboo")
+    env.setenv("MOODLE_SECRET_ID", "moodle")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_secret_value", "AccessDeniedException", denied, 400)
+        with pytest.raises(ConfigError) as error:
+            resolve_credentials(load_settings(), client)
+    assert str(error.value).startswith(f"secret BAMBOOHR_SECRET_ID=bamboo: access denied ({denied})")
+
+
+def test_a_missing_secret_names_it(env: pytest.MonkeyPatch, secrets: object) -> None:
+    client = boto3.client("secretsmanager", region_name=REGION)
+    env.setenv("BAMBOOHR_SECRET_ID", "nowhere")
+    env.setenv("MOODLE_SECRET_ID", "moodle")
+    with pytest.raises(ConfigError, match=f"secret BAMBOOHR_SECRET_ID=nowhere does not exist in region {REGION}"):
+        resolve_credentials(load_settings(), client)
+
+
+def test_moodle_timeout_defaults_to_60_seconds_and_log_personal_data_to_off(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.moodle_timeout_seconds, settings.log_personal_data) == (60.0, False)

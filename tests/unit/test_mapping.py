@@ -137,3 +137,10 @@ def test_custom_mapping_keeps_idnumber_as_the_employee_id() -> None:
     user = mapping.desired_user(employee(homeEmail="jo@home.test"))
     assert isinstance(user, DesiredUser)
     assert user.fields["idnumber"] == "7"
+
+
+def test_an_invalid_email_is_named_by_its_field_and_its_value_kept_apart() -> None:
+    result = DEFAULT.desired_user(employee(workEmail="jo.bloggs@@acme.test"))
+    assert isinstance(result, RecordFailure)
+    assert "jo.bloggs" not in result.reason
+    assert result.personal == "workEmail 'jo.bloggs@@acme.test'"

@@ -256,14 +256,17 @@ def test_create_isolates_the_bad_record_and_lands_the_rest(
     assert len(forms) <= 1 + 2 * 3  # log2(8) halvings, two calls each
 
 
-def test_create_reports_debuginfo_when_moodle_gives_it(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+def test_create_keeps_debuginfo_apart_from_the_reason_as_personal_data(
+    mocked: responses.RequestsMock, client: MoodleClient
+) -> None:
     serve(mocked, lambda fn, form: INVALID | {"debuginfo": "Username already exists: u1"})
 
     created, failures = client.create_users([user(1)])
 
     assert created == []
-    assert failures[0].employee_id == "1"
-    assert "Username already exists: u1" in failures[0].reason
+    assert failures == [
+        RecordFailure("1", "invalidparameter: Invalid parameter value detected", "Username already exists: u1")
+    ]
 
 
 def test_create_splits_on_an_over_long_value(mocked: responses.RequestsMock, client: MoodleClient) -> None:

@@ -168,3 +168,24 @@ def test_an_old_account_sharing_the_email_does_not_block_the_employees_own_accou
     plan = plan_for([person("1")], [own, hand_made_twin])
     assert plan.failures == []
     assert [(u.user_id, dict(u.changes)) for u in plan.updates] == [(10, {"department": "Sales"})]
+
+
+def test_account_with_the_email_but_another_employees_idnumber_is_a_failure_naming_its_moodle_id() -> None:
+    taken = account(10, "9", username="someone", email="E1@ACME.test")
+    plan = plan_for([person("1")], [taken])
+    assert (plan.creates, [f.employee_id for f in plan.failures]) == ([], ["1"])
+    assert plan.failures[0].reason == "e-mail belongs to Moodle user 10 (employee 9)"
+
+
+def test_failure_reasons_name_the_field_and_holder_and_keep_the_value_apart() -> None:
+    plan = plan_for([person("2", email="e7@acme.test")], [account(10, "7")])
+    (failure,) = plan.failures
+    assert failure.reason == "username belongs to Moodle user 10 (employee 7)"
+    assert "@" not in failure.reason
+    assert failure.personal == "username e7@acme.test"
+
+
+def test_two_employees_claiming_one_email_fail_without_naming_it() -> None:
+    plan = plan_for([person("1", email="same@acme.test"), person("2", email="SAME@acme.test", firstName="X")])
+    (failure,) = plan.failures
+    assert failure.reason == "username is also employee 1's in this batch"

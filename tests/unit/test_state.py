@@ -4,9 +4,12 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from bamboohr_moodle_sync import state as state_module
+from bamboohr_moodle_sync.errors import ConfigError
 from bamboohr_moodle_sync.models import Change, ChangeList
 from bamboohr_moodle_sync.state import NO_WATERMARK, FreezeLost, StaleBatch, StateStore, Watermark
 from tests.aws import REGION, create_state_table
@@ -114,3 +117,36 @@ def test_freezing_takes_carried_entries_out_of_the_retry_list(store: StateStore)
     assert current is not None
     store.save_snapshot(current, changes(1), [Change("", "41", "Retry")])
     assert [(c.employee_id, c.action) for c in store.read_retry_entries()] == [("42", "Deleted")]
+
+
+DENIED = (
+    "User: arn:aws:sts::123456789012:assumed-role/sync-TaskRole/abc is not authorized to perform: "
+    "dynamodb:GetItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/state because no "
+    "identity-based policy allows the dynamodb:GetItem action"
+)
+
+
+def test_a_missing_table_is_a_configuration_error_naming_state_table(store: StateStore) -> None:
+    client = boto3.client("dynamodb", region_name=REGION)
+    with pytest.raises(ConfigError, match=f"STATE_TABLE=nope does not exist in region {REGION}"):
+        StateStore(client, "nope").read_watermark()
+
+
+def test_a_denied_call_is_a_configuration_error_keeping_awss_principal_action_and_resource() -> None:
+    client = boto3.client("dynamodb", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_item", "AccessDeniedException", DENIED, 400)
+        with pytest.raises(ConfigError) as error:
+            StateStore(client, "state").read_watermark()
+    assert (
+        str(error.value)
+        == f"STATE_TABLE=state: access denied ({DENIED}); allow that action on that resource in the task role"
+    )
+
+
+def test_throttling_is_not_a_configuration_error() -> None:
+    client = boto3.client("dynamodb", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_item", "ProvisionedThroughputExceededException", "slow down", 400)
+        with pytest.raises(ClientError):
+            StateStore(client, "state").read_watermark()

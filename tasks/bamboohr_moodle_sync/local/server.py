@@ -180,7 +180,10 @@ def _make_request_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler
                 except Exception as exc:  # an emulator bug must show up as a 500, not a hung client
                     response = Response.text(500, f"emulator error: {type(exc).__name__}: {exc}")
             server._log(LoggedRequest(number, self.command, split.path, response.status))
-            self._send(response)
+            try:
+                self._send(response)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting; the work is done
+                self.close_connection = True
 
         def _send(self, response: Response) -> None:
             """Status line, headers and body in one ``sendall``: one segment for a small answer, no waits."""
