@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from bamboohr_moodle_sync.local import fargate
 from bamboohr_moodle_sync.local.bamboohr_emulator import running_bamboohr
 from bamboohr_moodle_sync.local.fargate import TaskRun
 from bamboohr_moodle_sync.local.moodle_emulator import running_moodle
@@ -134,3 +136,96 @@ def test_a_dry_run_against_real_endpoints_writes_nothing_and_shows_the_plan(make
         report_dry_run(pipeline.tasks.runs, shown)
         created = expected_active_accounts(bamboohr.emulator.employees())
         assert f"would have: {len(created)} created" in shown.getvalue()
+
+
+# ------------------------------------------------------------------ how Fargate fails, and what the run does then
+
+
+def entered(pipeline: Pipeline, execution_arn: str) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"]
+        for e in pipeline.history(execution_arn)
+        if e["type"].endswith("StateEntered")
+    ]
+
+
+def errors_of(pipeline: Pipeline, execution_arn: str) -> list[str]:
+    return [e["taskFailedEventDetails"]["error"] for e in pipeline.history(execution_arn) if e["type"] == "TaskFailed"]
+
+
+def test_a_task_that_never_starts_is_rerun_and_the_drain_succeeds(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(employees=20, batch_size=10, start_faults={2: fargate.IMAGE_PULL_FAILURE})
+    chain = drain(pipeline)
+    assert chain[-1]["status"] == "SUCCEEDED"
+    assert pipeline.tasks.runs[1].process is None  # the second task never ran
+    assert entered(pipeline, chain[0]["executionArn"]).count("Retry Batch?") == 1
+    assert_moodle_matches_bamboohr(pipeline)
+
+
+def test_a_task_that_never_starts_three_times_fails_naming_the_stopped_reason(make_pipeline: MakePipeline) -> None:
+    never = dict.fromkeys(range(1, 10), fargate.IMAGE_PULL_FAILURE)
+    pipeline = make_pipeline(employees=20, batch_size=10, start_faults=never)
+    execution = drain(pipeline)[-1]
+    assert execution["status"] == "FAILED"
+    assert len(pipeline.tasks.runs) == 3  # Retry Batch? reran it twice
+    message = pipeline.sns_messages()[-1]["Message"]
+    assert "Stopped reason: CannotPullContainerError: " in message
+    assert "Stop code: TaskFailedToStart" in message
+    assert "Container exit code: none, the task never started" in message
+    assert '"Containers"' not in message and '"Containers"' not in execution["cause"]
+
+
+def test_a_capacity_error_is_retried_by_run_batch_and_the_drain_succeeds(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(employees=20, batch_size=10, run_task_faults={2: fargate.CAPACITY_ERROR})
+    chain = drain(pipeline)
+    assert chain[-1]["status"] == "SUCCEEDED"
+    arn = chain[0]["executionArn"]
+    assert errors_of(pipeline, arn) == ["ECS.AmazonECSException"]
+    assert "Retry Batch?" not in entered(pipeline, arn)  # the state's own Retry, not a batch rerun
+    assert_moodle_matches_bamboohr(pipeline)
+
+
+def test_a_run_task_that_places_no_task_is_retried_then_reported(make_pipeline: MakePipeline) -> None:
+    never = dict.fromkeys(range(1, 10), fargate.NO_TASK_PLACED)
+    pipeline = make_pipeline(employees=20, batch_size=10, run_task_faults=never)
+    execution = drain(pipeline)[-1]
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "SyncFailed.AmazonECS.Unknown"
+    assert errors_of(pipeline, execution["executionArn"]) == ["AmazonECS.Unknown"] * 5  # 1 + 4 retries
+    assert "Retry Batch?" not in entered(pipeline, execution["executionArn"])
+    assert pipeline.tasks.runs == []
+    message = pipeline.sns_messages()[-1]["Message"]
+    assert "RunTask placed no task: You've reached the limit on the number of tasks" in message
+
+
+def test_a_client_error_fails_at_once_and_keeps_the_watermark(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(employees=30, batch_size=10, run_task_faults={2: fargate.CLIENT_ERROR})
+    execution = drain(pipeline)[-1]
+    assert execution["status"] == "FAILED"
+    assert errors_of(pipeline, execution["executionArn"]) == ["ECS.ClientException"]  # not retried, not rerun
+    assert "Retry Batch?" not in entered(pipeline, execution["executionArn"])
+    assert pipeline.watermark()[1] == 10  # type: ignore[index]
+    message = pipeline.sns_messages()[-1]
+    assert message["Subject"].endswith("FAILED in Run Batch: ECS.ClientException")
+    assert "RunTask failed, no task ran: ECS was unable to assume the role" in message["Message"]
+
+
+def test_a_timed_out_batch_is_stopped_by_the_state_machine_before_the_failure_is_reported(
+    make_pipeline: MakePipeline,
+) -> None:
+    pipeline = make_pipeline(employees=20, batch_size=10, batch_timeout_s=2)
+
+    def hang(run: TaskRun) -> None:  # the task hangs, e.g. on a call that never answers
+        run.command = [sys.executable, "-c", "import time; time.sleep(120)"]
+
+    pipeline.tasks.on_launch = hang
+    execution = drain(pipeline)[-1]
+    assert execution["error"] == "SyncFailed.States.Timeout"
+    [run] = pipeline.tasks.runs
+    assert run.finished.wait(10) and run.exit_code == 143  # SIGTERM, from the state machine's StopTask
+    [task] = pipeline.client("ecs").describe_tasks(cluster=pipeline.deployment.cluster_arn, tasks=[run.task_arn])[
+        "tasks"
+    ]
+    assert task["stopCode"] == "UserInitiated"
+    assert task["stoppedReason"] == "Run Batch timed out after 2 s; stopped by Step Functions"
+    assert "ran longer than BatchTimeoutSeconds (2 s)" in pipeline.sns_messages()[-1]["Message"]

@@ -7,6 +7,9 @@
 - Catch and Retry: moto matches ``States.TaskFailed`` against every error that is not a ``States.*`` name, as
   AWS documents it ("every known error name except States.Timeout"); ``ECS.*`` and ``AmazonECS.Unknown`` are
   therefore caught by it unless a catcher listed before takes them (tests/integration/test_pipeline.py).
+- ``aws-sdk:<service>:<action>``: ``AwsSdkTask`` converts the ASL's PascalCase parameters with botocore's shape
+  and answers in PascalCase, as AWS does (moto 5.2.5 passes them unconverted: ``'Cluster'`` fails as
+  ``States.Runtime``).
 - ``states:startExecution``: parameters converted with botocore's shape (moto passes PascalCase names that
   boto3 drops) and an unnamed execution gets a fresh name (moto would treat every unnamed start with the
   same input as the same, idempotent, execution).
@@ -41,6 +44,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_factory as service_factory,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
     StateTaskServiceEcs,
@@ -127,6 +133,7 @@ class FargateRunTask(StateTaskServiceEcs):
             log_group=log_group,
             log_stream=log_stream,
             image=str(container.get("image", "")),
+            execution_role_arn=str(overrides.get("executionRoleArn") or definition.get("executionRoleArn") or ""),
         )
         local.record(run)
         if local.on_launch is not None:
@@ -228,6 +235,24 @@ class NamedStartExecution(StateTaskServiceSfn):
         env.stack[-1] = fargate.to_json_value(response)
 
 
+class AwsSdkTask(StateTaskServiceAwsSdk):
+    """``aws-sdk:<service>:<action>`` with PascalCase parameters and answers, as Step Functions has them."""
+
+    def _operation(self) -> str:
+        return self.resource.api_action[0].upper() + self.resource.api_action[1:]
+
+    def _normalise_parameters(self, parameters: Any, *args: Any, **kwargs: Any) -> None:
+        self._to_boto_request(parameters, _shape(self._get_boto_service_name(), self._operation(), "input"))
+
+    def _eval_service_task(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> None:
+        super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
+        response = env.stack[-1]
+        self._from_boto_response(response, _shape(self._get_boto_service_name(), self._operation(), "output"))
+        env.stack[-1] = fargate.to_json_value(response)
+
+
 _event_details: Any = EventDetails  # a TypedDict whose keys are all required to mypy, optional at runtime
 
 
@@ -236,6 +261,8 @@ def _state_task_service_for(service_name: str) -> Any:
         return FargateRunTask()  # type: ignore[no-untyped-call]
     if service_name == "states":
         return NamedStartExecution()  # type: ignore[no-untyped-call]
+    if service_name == "aws-sdk":
+        return AwsSdkTask()  # type: ignore[no-untyped-call]
     return _original_factory(service_name)
 
 
@@ -285,4 +312,4 @@ def install() -> None:
         _installed = True
 
 
-__all__ = ["FargateRunTask", "NamedStartExecution", "install", "set_time_scale"]
+__all__ = ["AwsSdkTask", "FargateRunTask", "NamedStartExecution", "install", "set_time_scale"]
