@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from bamboohr_moodle_sync.local import aws, iam_enforcement
+from bamboohr_moodle_sync.local import aws, fargate, iam_enforcement
 from bamboohr_moodle_sync.local.iam_enforcement import AccessDenied
 from bamboohr_moodle_sync.local.motoserver import LocalAws
 from bamboohr_moodle_sync.local.pipeline import TEMPLATE, Options, Pipeline, running_pipeline
@@ -77,14 +78,17 @@ class Outcome:
     verdicts: tuple[iam_enforcement.Verdict, ...] = ()
 
 
-Run = Callable[[Mutation], Outcome]
+Run = Callable[..., Outcome]  # run(mutation, timeout=False)
+
+# Statements only the timeout path uses (Stop Timed Out Batch): their cases run a batch that hangs.
+TIMEOUT_PATH = {("StateMachineRole", "FindTimedOutBatchTasks")}
 
 
 @pytest.fixture
 def run_mutated(local_aws: LocalAws, tmp_path: Path) -> Run:
     """Deploys template.yaml changed by a mutation and drains a small backlog."""
 
-    def run(mutation: Mutation) -> Outcome:
+    def run(mutation: Mutation, timeout: bool = False) -> Outcome:
         template = copy.deepcopy(aws.load_template(TEMPLATE))
         mutation(template)
         stack = tmp_path / "stack"
@@ -97,9 +101,12 @@ def run_mutated(local_aws: LocalAws, tmp_path: Path) -> Run:
             time_scale=0.001,
             output=tmp_path / "out",
             template=stack / "template.yaml",
+            batch_timeout_s=2 if timeout else None,
         )
         try:
             with running_pipeline(options, local=local_aws) as pipeline:
+                if timeout:
+                    pipeline.tasks.on_launch = hang
                 return drain(pipeline)
         except AccessDenied as exc:
             return Outcome(False, f"deployment refused: {exc}")
@@ -107,11 +114,26 @@ def run_mutated(local_aws: LocalAws, tmp_path: Path) -> Run:
     return run
 
 
+def hang(run: fargate.TaskRun) -> None:
+    run.command = [sys.executable, "-c", "import time; time.sleep(120)"]
+
+
 def drain(pipeline: Pipeline) -> Outcome:
     chain = pipeline.follow_chain(pipeline.start(), timeout_s=180)
     last = chain[-1]
     task_logs = [line for run in pipeline.tasks.runs for line in run.stderr_tail(3)]
-    texts = [last.get("error", ""), last.get("cause", ""), *(m["Message"] for m in pipeline.sns_messages())]
+    failed_states = [  # what the console shows for each failed state
+        json.dumps(event.get("taskFailedEventDetails", {}))
+        for execution in chain
+        for event in pipeline.history(execution["executionArn"])
+        if event["type"] == "TaskFailed"
+    ]
+    texts = [
+        last.get("error", ""),
+        last.get("cause", ""),
+        *(m["Message"] for m in pipeline.sns_messages()),
+        *failed_states,
+    ]
     enforcement = iam_enforcement.current()
     verdicts = tuple(enforcement.verdicts) if enforcement else ()
     return Outcome(last["status"] == "SUCCEEDED", "\n".join([*texts, *task_logs]), verdicts)
@@ -138,7 +160,7 @@ def test_the_template_as_written_drains_with_every_call_allowed(run_mutated: Run
     ids=lambda value: str(value),
 )
 def test_removing_a_statement_fails_the_run_naming_principal_and_action(run_mutated: Run, role: str, sid: str) -> None:
-    outcome = run_mutated(remove(role, sid))
+    outcome = run_mutated(remove(role, sid), timeout=(role, sid) in TIMEOUT_PATH)
     assert not outcome.succeeded, f"the drain succeeded without {role}/{sid}"
     assert f"{aws.STACK_NAME}-{role}" in outcome.text, outcome.text
     assert any(action in outcome.text for action in actions_of(role, sid)), outcome.text
@@ -226,3 +248,12 @@ def test_the_schedule_role_sam_generates_starts_this_state_machine_only(make_pip
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert f"{SCHEDULE_ROLE}" in str(refused.value) and "states:StartExecution" in str(refused.value)
     assert pipeline.wait(pipeline.start(), timeout_s=120)["status"] == "SUCCEEDED"
+
+
+def test_stopping_a_timed_out_batch_needs_stop_task(run_mutated: Run) -> None:
+    outcome = run_mutated(
+        replace("StateMachineRole", "WatchAndStopBatchTask", Action="ecs:DescribeTasks"), timeout=True
+    )
+    assert not outcome.succeeded
+    assert f"{aws.STACK_NAME}-StateMachineRole" in outcome.text, outcome.text
+    assert "ecs:StopTask" in outcome.text, outcome.text

@@ -108,6 +108,8 @@ class TaskRun:
     log_group: str = ""  # the awslogs group and stream, when the container logs to CloudWatch Logs
     log_stream: str = ""
     image: str = ""
+    execution_role_arn: str = ""
+    agent_credentials: Mapping[str, str] = field(default_factory=dict)  # the execution role's, for awslogs
     process: subprocess.Popen[bytes] | None = None
     exit_code: int | None = None  # None: still running, or never started
     start_failure: StartFailure | None = None
@@ -213,9 +215,16 @@ def exit_code_of(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def logs_client(local: LocalTasks) -> Any:
-    """CloudWatch Logs on the local endpoint (the awslogs driver's calls)."""
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=local.region)  # noqa: S106 - moto's fake credentials
+def logs_client(local: LocalTasks, run: TaskRun) -> Any:
+    """CloudWatch Logs on the local endpoint for the awslogs driver's calls, with the execution role's credentials
+    when IAM is enforced (``run.agent_credentials``), moto's fake ones otherwise."""
+    credentials = run.agent_credentials or {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    session = boto3.Session(
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
+        region_name=local.region,
+    )
     return session.client("logs", endpoint_url=local.endpoint_url)
 
 
@@ -244,7 +253,7 @@ def start_failure(run: TaskRun, local: LocalTasks) -> StartFailure | None:
             return failure
     if run.log_group:
         try:
-            logs_client(local).create_log_stream(logGroupName=run.log_group, logStreamName=run.log_stream)
+            logs_client(local, run).create_log_stream(logGroupName=run.log_group, logStreamName=run.log_stream)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             return StartFailure(
@@ -283,7 +292,7 @@ def put_task_output(run: TaskRun, local: LocalTasks) -> None:
         return
     now_ms = int(time.time() * 1000)
     events = [{"timestamp": now_ms, "message": line} for line in lines if line]
-    client = logs_client(local)
+    client = logs_client(local, run)
     for first in range(0, len(events), 1000):  # PutLogEvents takes at most 10,000 events and 1 MiB
         client.put_log_events(
             logGroupName=run.log_group, logStreamName=run.log_stream, logEvents=events[first : first + 1000]

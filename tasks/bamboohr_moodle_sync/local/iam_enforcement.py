@@ -32,7 +32,7 @@ from typing import Any
 
 from moto.core.exceptions import JsonRESTError, _RESTError
 
-from bamboohr_moodle_sync.local import iam_policy
+from bamboohr_moodle_sync.local import fargate, iam_policy
 from bamboohr_moodle_sync.local.aws import Deployment
 from bamboohr_moodle_sync.local.iam_policy import CannotDecide, Decision, Request
 
@@ -470,6 +470,33 @@ def task_role_environment(definition: Mapping[str, Any], overrides: Mapping[str,
     return enforcement.assume(str(role), ECS_TASKS, task_arn.rsplit("/", 1)[-1]).environment()
 
 
+def execution_role_check(run: fargate.TaskRun) -> fargate.StartFailure | None:
+    """A ``fargate`` start check: the ECS agent assumes the execution role, pulls the image with it (ECR), and the
+    awslogs driver then writes with it (``run.agent_credentials``). A refused pull stops the task as AWS does."""
+    enforcement = _current
+    if enforcement is None or not run.execution_role_arn:
+        return None
+    task_id = run.task_arn.rsplit("/", 1)[-1]
+    credentials = enforcement.assume(run.execution_role_arn, ECS_TASKS, task_id)
+    run.agent_credentials = credentials.environment()
+    principal = enforcement.principal_for(credentials.access_key_id)
+    assert principal is not None
+    try:
+        enforcement.authorize(principal, enforcement.image_pull_requests(run.image))
+    except AccessDenied as exc:
+        if exc.action == "ecr:GetAuthorizationToken":
+            return fargate.StartFailure(
+                "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval"
+                " failed: unable to retrieve ecr registry auth: service call has been retried 3 time(s):"
+                f" AccessDeniedException: {exc.message}"
+            )
+        return fargate.StartFailure(
+            f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref"
+            f" {run.image}: denied: {exc.message}"
+        )
+    return None
+
+
 def install() -> None:
     """Hooks ``check_call`` into moto's request handling (once per process)."""
     global _installed
@@ -516,6 +543,7 @@ __all__ = [
     "configure",
     "current",
     "enforce",
+    "execution_role_check",
     "install",
     "managed_rule_denial",
     "state_machine_client",

@@ -244,6 +244,7 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
             kill_at=options.kill_task_at_batch,
             run_task_faults=options.run_task_faults,
             start_faults=options.start_faults,
+            start_checks=[iam_enforcement.execution_role_check],
             log_dir=options.output / "tasks",
             on_launch=_moodle_outage(moodle, options.moodle_down_at_batch),
             on_exit=options.on_task_exit,
