@@ -124,7 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest:
             parser.error(f"batch takes its settings from the environment, not arguments: {' '.join(rest)}")
         return run_batch()
-    return _run_local(LOCAL_COMMANDS[args.command], rest)
+    try:
+        return _run_local(LOCAL_COMMANDS[args.command], rest)
+    except KeyboardInterrupt:  # Ctrl-C while the local stand-ins load: one line, no traceback
+        print(f"\nbamboohr-moodle-sync {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -13,45 +13,101 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from bamboohr_moodle_sync.local import graph
+from bamboohr_moodle_sync.http import RETRY_STATUSES, WRITE_RETRY_STATUSES
+from bamboohr_moodle_sync.local import fargate, graph
+from bamboohr_moodle_sync.local.aws import load_template
 from bamboohr_moodle_sync.local.fargate import TaskRun
-from bamboohr_moodle_sync.local.pipeline import Options, Pipeline, running_pipeline
-from bamboohr_moodle_sync.local.server import Faults
+from bamboohr_moodle_sync.local.pipeline import TEMPLATE, Options, Pipeline, running_pipeline
+from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
 
 FAULTS_HELP = "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS"
 
 
+N = TypeVar("N", int, float)
+
+
+def accepted(low: float, high: float | None) -> str:
+    return f"from {low} to {high}" if high is not None else f"{low} or more"
+
+
+def fault_value(name: str, value: str, kind: type[N], low: N, high: N | None = None) -> N:
+    """``value`` of ``--fault name=value`` as ``kind`` within [low, high]; a ValueError that names both otherwise."""
+    try:
+        return ranged(kind, low, high)(value)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"--fault {name}={value}: {exc}") from None
+
+
 def parse_fault(text: str, options: Options) -> None:
-    """Applies one ``--fault NAME=VALUE`` to ``options``; raises ValueError on an unknown name."""
+    """Applies one ``--fault NAME=VALUE`` to ``options``; a ValueError naming the fault when the name is unknown
+    or the value out of its range."""
     name, _, value = text.partition("=")
     if name == "bamboohr-503":
-        options.bamboohr_faults.error_rate = float(value)
+        options.bamboohr_faults.error_rate = fault_value(name, value, float, 0, 1)
     elif name == "moodle-503":
-        options.moodle_faults.error_rate = float(value)
+        options.moodle_faults.error_rate = fault_value(name, value, float, 0, 1)
     elif name == "moodle-down-at-batch":
-        options.moodle_down_at_batch = int(value)
+        options.moodle_down_at_batch = fault_value(name, value, int, 1)
     elif name == "kill-task-at-batch":
-        options.kill_task_at_batch = options.kill_task_at_batch | {int(value)}
+        options.kill_task_at_batch = options.kill_task_at_batch | {fault_value(name, value, int, 1)}
     elif name == "latency-ms":
-        options.bamboohr_faults.latency_s = options.moodle_faults.latency_s = int(value) / 1000
+        options.bamboohr_faults.latency_s = options.moodle_faults.latency_s = fault_value(name, value, int, 0) / 1000
     else:
         raise ValueError(f"unknown fault {text!r}; known: {FAULTS_HELP}")
 
 
+def ranged(kind: type[N], low: N, high: N | None = None) -> Callable[[str], N]:
+    """An argparse ``type``: ``kind`` within [low, high]; argparse names the option in its error."""
+
+    def convert(text: str) -> N:
+        what = "an integer" if kind is int else "a number"
+        try:
+            number = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"give {what} {accepted(low, high)}, not {text!r}") from None
+        if not math.isfinite(number) or number < low or (high is not None and number > high):
+            raise argparse.ArgumentTypeError(f"give {what} {accepted(low, high)}, not {text!r}")
+        return number
+
+    return convert
+
+
+def template_range(parameter: str) -> tuple[int, int | None]:
+    """template.yaml's MinValue and MaxValue of a Number parameter: the range a deployment accepts."""
+    spec = load_template(TEMPLATE)["Parameters"][parameter]
+    return int(spec["MinValue"]), int(spec["MaxValue"]) if "MaxValue" in spec else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bamboohr-moodle-sync local-run", description=__doc__.splitlines()[0])
-    parser.add_argument("--employees", type=int, default=1000, help="BambooHR backlog to drain (default 1000)")
-    parser.add_argument("--batch-size", type=int, default=200, help="BATCH_SIZE of each task (default 200)")
-    parser.add_argument("--max-batches-per-execution", type=int, default=500, help="continue as new after this")
+    batch_size, max_batches = (template_range(name) for name in ("BatchSize", "MaxBatchesPerExecution"))
+    parser.add_argument(
+        "--employees", type=ranged(int, 0), default=1000, help="BambooHR backlog to drain (default 1000)"
+    )
+    parser.add_argument(
+        "--batch-size", type=ranged(int, *batch_size), default=200, help="BATCH_SIZE of each task (default 200)"
+    )
+    parser.add_argument(
+        "--max-batches-per-execution",
+        type=ranged(int, *max_batches),
+        default=500,
+        help="continue as new after this many batches (default 500)",
+    )
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE", help=FAULTS_HELP)
-    parser.add_argument("--time-scale", type=float, default=1.0, help="multiply the ASL's Retry intervals (e.g. 0.01)")
+    parser.add_argument(
+        "--time-scale",
+        type=ranged(float, 0.0001, 1),
+        default=1.0,
+        help="multiply the ASL's Retry intervals (e.g. 0.01; default 1)",
+    )
     parser.add_argument("--output", type=Path, default=Path("out"), help="history, graph and task logs (default out/)")
     parser.add_argument("--bamboohr-url", help="a real BambooHR API URL (forces DRY_RUN=1)")
     parser.add_argument(
@@ -79,6 +135,10 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
             parse_fault(fault, options)
         except ValueError as exc:
             parser.error(str(exc))
+    try:
+        prepare_output(args.output)
+    except OSError as exc:
+        parser.error(f"argument --output: cannot write to {args.output} ({exc.strerror or exc})")
     if bool(args.bamboohr_url) != bool(args.bamboohr_key) or bool(args.moodle_url) != bool(args.moodle_token):
         parser.error("give --bamboohr-url with --bamboohr-key, and --moodle-url with --moodle-token")
     if args.bamboohr_url:
@@ -86,6 +146,20 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
     if args.moodle_url:
         options.real_moodle = (args.moodle_url, args.moodle_token)
     return options
+
+
+OUTPUTS = ("history.json", "graph.html")
+TASK_LOGS = "tasks/task-*.log"
+
+
+def prepare_output(output: Path) -> None:
+    """A writable ``output`` without an earlier run's files: its history, graph and task logs are removed."""
+    output.mkdir(parents=True, exist_ok=True)
+    for stale in [*(output / name for name in OUTPUTS), *output.glob(TASK_LOGS)]:
+        stale.unlink(missing_ok=True)
+    probe = output / ".writable"
+    probe.touch()
+    probe.unlink()
 
 
 class Progress:
@@ -113,7 +187,7 @@ class Progress:
                 else f"task {run.number}: nothing to sync since {run.environment.get('SINCE', '?')}"
             )
         if run.exit_code:
-            why = run.stop_reason or " | ".join(run.stderr_tail(1))[:160] or "no output"
+            why = run.stop_reason or " | ".join(run.stderr_tail(1)) or "no output"
             line = f"task {run.number} exited {run.exit_code}: {why}"
         self.out.write(f"{line}  ({elapsed:5.1f} s)\n")
         self.out.flush()
@@ -146,9 +220,22 @@ def report(pipeline: Pipeline, chain: list[dict[str, Any]], out: TextIO = sys.st
         out.write(f"\n== Moodle: {len(users)} accounts, {suspended} suspended, by auth {dict(by_auth)}\n")
     watermark = pipeline.watermark()
     out.write(f"== Watermark: {watermark}\n")
+    running = {"BambooHR": pipeline.bamboohr, "Moodle": pipeline.moodle}
+    summaries = [requests_summary(name, emulator.server) for name, emulator in running.items() if emulator]
+    out.write(f"== Requests: {'; '.join(summaries)}\n" if summaries else "")
     definition = json.loads(pipeline.deployment.definition)
     page = graph.write(pipeline.options.output, definition, histories)
     out.write(f"== Graph: {page}\n")
+
+
+ALWAYS_RETRIED = RETRY_STATUSES & WRITE_RETRY_STATUSES  # resent by the task's client, reads and writes alike
+
+
+def requests_summary(name: str, server: EmulatorServer) -> str:
+    """How many requests an emulator answered, and how many of them with a status the task's client retries."""
+    retried = sum(1 for entry in server.requests if entry.status in ALWAYS_RETRIED)
+    statuses = "/".join(map(str, sorted(ALWAYS_RETRIED)))
+    return f"{name} answered {len(server.requests)}, {retried} of them with {statuses} (retried by the task)"
 
 
 def main(argv: Sequence[str]) -> int:
@@ -157,19 +244,38 @@ def main(argv: Sequence[str]) -> int:
     options = options_from(args, parser)
     progress = Progress(options.batch_size)
     options.on_task_exit = progress
-    with running_pipeline(options) as pipeline:
-        progress.pipeline = pipeline
-        if pipeline.bamboohr is not None:
-            print(f"BambooHR emulator: {pipeline.bamboohr.api_url} ({options.employees} employees)", file=sys.stderr)
-        if pipeline.moodle is not None:
-            print(f"Moodle emulator: {pipeline.moodle.url}", file=sys.stderr)
-        execution_arn = pipeline.start({})
-        print(f"Started {execution_arn}", file=sys.stderr)
-        chain = pipeline.follow_chain(execution_arn, timeout_s=24 * 3600)
-        report(pipeline, chain)
-        if pipeline.options.real_bamboohr or pipeline.options.real_moodle:
-            report_dry_run(pipeline.tasks.runs)
-        return 0 if chain[-1]["status"] == "SUCCEEDED" else 1
+    try:
+        with running_pipeline(options) as pipeline:
+            try:
+                return run(pipeline, progress)
+            except KeyboardInterrupt:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+                for task in pipeline.tasks.runs:
+                    if task.exit_code is None:
+                        fargate.stop(task, "Task stopped: local-run was interrupted")
+                raise
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: everything is stopped; task logs so far are in {options.output / 'tasks'}", file=sys.stderr
+        )
+        return 130
+
+
+def run(pipeline: Pipeline, progress: Progress) -> int:
+    """One execution as the scheduler starts it, followed to the end of its chain, then the report."""
+    progress.pipeline = pipeline
+    options = pipeline.options
+    if pipeline.bamboohr is not None:
+        print(f"BambooHR emulator: {pipeline.bamboohr.api_url} ({options.employees} employees)", file=sys.stderr)
+    if pipeline.moodle is not None:
+        print(f"Moodle emulator: {pipeline.moodle.url}", file=sys.stderr)
+    execution_arn = pipeline.start({})
+    print(f"Started {execution_arn}", file=sys.stderr)
+    chain = pipeline.follow_chain(execution_arn, timeout_s=24 * 3600)
+    report(pipeline, chain)
+    if options.real_bamboohr or options.real_moodle:
+        report_dry_run(pipeline.tasks.runs)
+    return 0 if chain[-1]["status"] == "SUCCEEDED" else 1
 
 
 def report_dry_run(runs: Sequence[TaskRun], out: TextIO = sys.stdout, shown: int = 20) -> None:
