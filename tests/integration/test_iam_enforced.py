@@ -152,6 +152,15 @@ def test_the_template_as_written_drains_with_every_call_allowed(run_mutated: Run
     assert [v for v in outcome.verdicts if v.decision != "allowed"] == []
     roles = {v.role.rsplit("-", 1)[-1] for v in outcome.verdicts}
     assert roles >= {*ROLES, SCHEDULE_ROLE}, "every role's calls were evaluated"
+    used = {(v.role.rsplit("-", 1)[-1], v.action) for v in outcome.verdicts}
+    granted = {
+        (role, action)
+        for role, sid in granted_statements()
+        if (role, sid) not in {*NOT_EXERCISED, *TIMEOUT_PATH}
+        for action in actions_of(role, sid)
+    }
+    timeout_only = {("StateMachineRole", "ecs:StopTask")}  # test_stopping_a_timed_out_batch_needs_stop_task
+    assert granted - timeout_only <= used, "every granted action is one some call needs (least privilege)"
 
 
 @pytest.mark.parametrize(
