@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,13 +57,15 @@ class Drain:
         return data
 
 
-def drain_window(services: Emulators, employees: int, batch_size: int, latency_ms: float) -> Drain:
-    """Run batches until the watermark's offset is back to 0; count each emulator's requests."""
+def drain_window(
+    services: Emulators, employees: int, batch_size: int, latency_ms: float, env: Mapping[str, str] | None = None
+) -> Drain:
+    """Run batches until the watermark's offset is back to 0; count each emulator's requests. ``env``: more settings."""
     from bamboohr_moodle_sync.wiring import build_batch
 
     quiet_task_logs()
     result = Drain(employees, batch_size, latency_ms)
-    with mock_aws(), environment({**FAKE_AWS, **services.task_env(batch_size)}):
+    with mock_aws(), environment({**FAKE_AWS, **services.task_env(batch_size), **(env or {})}):
         create_table(boto3.client("dynamodb"))
         bamboohr_before, moodle_before = services.requests()
         started = time.perf_counter()

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import lookups
+from bench import lookups, slow_mail
 
 
 def render(r: dict[str, Any], images: list[Path], base: Path) -> str:
@@ -14,6 +14,7 @@ def render(r: dict[str, Any], images: list[Path], base: Path) -> str:
         _header(r),
         _summary(r),
         _round_trips(r),
+        slow_mail.section(r.get("slow_mail")),
         _wall_time(r),
         _memory(r),
         lookups.section(r.get("lookups")),
@@ -122,10 +123,12 @@ def _round_trips(r: dict[str, Any]) -> str:
         )
         + "\n**Why.** BambooHR: one change list and `ceil(N/1000)` status reports per window (the mass-suspension "
         "guard counts the whole window at offset 0), then one custom report per batch. Moodle: one lookup of the "
-        "window's leavers, then per batch three `core_user_get_users_by_field` lookups (idnumber, username, e-mail) "
-        "and the creates, chunked to stay under `max_input_vars` (1,000 form variables, about 110 new users a "
-        "call with the default mapping). So requests per employee fall as about 4/B until the create chunks "
-        "dominate at about 1/110 per employee: past B=200 a bigger batch saves little."
+        "window's leavers, then per batch three `core_user_get_users_by_field` lookups (idnumber, username, e-mail), "
+        "one `core_user_get_users` for the employees it would create (a first load: one `%@domain` call; Moodle "
+        "refuses an e-mail that differs from an existing one only in case) and the creates, chunked to stay under "
+        "`max_input_vars` (1,000 form variables, about 110 new users a call with the default mapping). So requests "
+        "per employee fall as about 5/B until the create chunks dominate at about 1/110 per employee: past B=200 a "
+        "bigger batch saves little."
         + (
             f" The smallest batch measured, B={smallest['batch_size']}, costs {smallest['per_employee']} requests per "
             "employee: about 5 requests for every 50 employees."

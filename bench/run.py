@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import asl, harness, history, lookups, model, plots, reference, report, rss
+from bench import asl, harness, history, lookups, model, plots, reference, report, rss, slow_mail
 from bench.services import emulators
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,12 +40,25 @@ class Plan:
     history: tuple[int, int] | None  # (employees, batch size) of the offline execution; None: computed
     model_windows: tuple[int, ...] = (1_000, 10_000, 100_000)
     lookups: tuple[int, tuple[int, ...], int, int, float] = (1_000, (1, 4), 2_000, 3, 10.0)  # see lookups.measure
+    slow_mail: tuple[int, int, float, float] = (1_000, 200, 6.0, 0.6)  # see slow_mail.measure
 
 
 FULL = Plan(
     "full", (1_000, 10_000), (50, 100, 200, 500, 1_000), 1_000, (0.0, 20.0), 3, None, (10_000, 100_000), (60, 10)
 )
-QUICK = Plan("quick", (240,), (40, 200), 60, (0.0, 5.0), 1, 30, (300,), None, lookups=(50, (1, 2), 100, 1, 5.0))
+QUICK = Plan(
+    "quick",
+    (240,),
+    (40, 200),
+    60,
+    (0.0, 5.0),
+    1,
+    30,
+    (300,),
+    None,
+    lookups=(50, (1, 2), 100, 1, 5.0),
+    slow_mail=(130, 130, 6.0, 0.5),
+)
 
 
 def measure(plan: Plan, progress: Any) -> dict[str, Any]:
@@ -54,6 +67,9 @@ def measure(plan: Plan, progress: Any) -> dict[str, Any]:
 
     progress("round trips")
     results["round_trips"] = [harness.drain(n, b).as_dict() for n in plan.windows for b in plan.sizes]
+
+    progress("slow mail")
+    results["slow_mail"] = slow_mail.measure(*plan.slow_mail)
 
     progress("wall time")
     results["wall_time"] = _wall_time(plan)

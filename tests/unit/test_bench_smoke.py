@@ -29,6 +29,12 @@ def test_quick_bench_writes_results_plots_and_report(tmp_path: Path) -> None:
         (e, c) for e in ("bamboohr", "moodle") for c in ("requests", "http.client")
     }
     assert all(r["per_s"] > 0 for r in results["lookups"]["runs"])
+    slow, normal = (
+        next(r for r in results["slow_mail"]["runs"] if r["scenario"] == s) for s in ("slow mail", "normal")
+    )
+    assert slow["created"] == normal["created"] > 0 and slow["failed"] == normal["failed"]
+    assert slow["mailed"] == slow["created"] and slow["mailed_twice"] == 0
+    assert slow["create_calls"] <= 2 * normal["create_calls"]
     assert results["recommendation"]["batch_size"] in results["meta"]["plan"]["sizes"]
     for name in ("round_trips", "wall_time", "memory", "model"):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
