@@ -92,3 +92,14 @@ def test_a_create_resent_while_the_first_is_mailing_fails_and_nobody_is_mailed_t
     assert again["errorcode"] == "dmlwriteexception"  # the unique index on username, once the first commits
     assert sorted(slow_mail.emulator.outbox) == ["u0", "u1"]
     assert len(slow_mail.emulator.users()) == 2
+
+
+def test_the_demo_fault_moodle_mail_delay_ms_sets_the_relay_delay() -> None:
+    from bamboohr_moodle_sync.local.pipeline import Options
+    from bamboohr_moodle_sync.local.runner import parse_fault
+
+    options = Options()
+    parse_fault("moodle-mail-delay-ms=250", options)
+    assert options.moodle_faults.mail_delay_s == 0.25
+    with pytest.raises(ValueError, match="moodle-mail-delay-ms=-1"):
+        parse_fault("moodle-mail-delay-ms=-1", options)

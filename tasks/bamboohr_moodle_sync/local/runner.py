@@ -28,7 +28,10 @@ from bamboohr_moodle_sync.local.fargate import TaskRun
 from bamboohr_moodle_sync.local.pipeline import TEMPLATE, Options, Pipeline, running_pipeline
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
 
-FAULTS_HELP = "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS"
+FAULTS_HELP = (
+    "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS, "
+    "moodle-mail-delay-ms=MS (each created user's password mail, inside the create call)"
+)
 
 
 N = TypeVar("N", int, float)
@@ -60,6 +63,8 @@ def parse_fault(text: str, options: Options) -> None:
         options.kill_task_at_batch = options.kill_task_at_batch | {fault_value(name, value, int, 1)}
     elif name == "latency-ms":
         options.bamboohr_faults.latency_s = options.moodle_faults.latency_s = fault_value(name, value, int, 0) / 1000
+    elif name == "moodle-mail-delay-ms":
+        options.moodle_faults.mail_delay_s = fault_value(name, value, int, 0) / 1000
     else:
         raise ValueError(f"unknown fault {text!r}; known: {FAULTS_HELP}")
 
