@@ -44,6 +44,7 @@ import requests
 from .errors import AuthenticationFailed, ServiceRejected, ServiceUnreachable, WriteUnconfirmed
 from .http import DEFAULT_TIMEOUT, Timeout, make_session, may_have_reached, write_session_like
 from .models import MoodleUser, RecordFailure
+from .moodle_wire import encode_form, leaf_count, parse_user, plausible
 from .moodle_writes import Pace, Writes
 
 if TYPE_CHECKING:
@@ -66,21 +67,6 @@ characters, an empty name, an unknown key, ...) as ``invalidparameter`` with no 
 over-long value as ``dmlwriteexception``. Every other errorcode propagates at once.
 """
 
-USER_STRING_FIELDS = (
-    "email",
-    "firstname",
-    "lastname",
-    "fullname",
-    "idnumber",
-    "department",
-    "institution",
-    "city",
-    "country",
-    "lang",
-    "timezone",
-)
-"""Profile fields every ``MoodleUser.fields`` holds ("" when Moodle left them out of the answer)."""
-
 FindField = Literal["id", "idnumber", "username", "email"]
 
 READ_FUNCTIONS = frozenset({"core_webservice_get_site_info", "core_user_get_users_by_field", "core_user_get_users"})
@@ -102,31 +88,6 @@ class MoodleError(ServiceRejected):
     def reason(self) -> str:
         """One line for a ``RecordFailure``: errorcode and message (debuginfo, which names values, is apart)."""
         return f"{self.errorcode}: {self.moodle_message}"
-
-
-def encode_form(name: str, value: object) -> list[tuple[str, str]]:
-    """PHP bracket form encoding of one argument: ``users[0][username]``; bools as 0/1; None left out."""
-    pairs: list[tuple[str, str]] = []
-    if value is None:
-        return pairs
-    if isinstance(value, bool):
-        pairs.append((name, "1" if value else "0"))
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            pairs.extend(encode_form(f"{name}[{key}]", item))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            pairs.extend(encode_form(f"{name}[{index}]", item))
-    elif isinstance(value, str | int | float):
-        pairs.append((name, str(value)))
-    else:
-        raise TypeError(f"cannot send {type(value).__name__} to Moodle (argument {name})")
-    return pairs
-
-
-def leaf_count(record: object) -> int:
-    """The form variables one record costs (its leaves; None values cost nothing)."""
-    return len(encode_form("x", record))
 
 
 class MoodleClient:
@@ -185,7 +146,7 @@ class MoodleClient:
         chunk: a value Moodle refuses on its own matches nobody (logged). Answers come in no promised
         order; an idnumber two users hold answers both.
         """
-        unique = [v for v in dict.fromkeys(values) if _plausible(field, v)]
+        unique = [v for v in dict.fromkeys(values) if plausible(field, v)]
         found: list[MoodleUser] = []
         for chunk in self._chunks(unique, base=1):
             found.extend(self._split(chunk, lambda part: self._find_chunk(field, part), self._drop_value(field)))
@@ -207,7 +168,7 @@ class MoodleClient:
         if answer.get("warnings"):
             codes = ", ".join(str(w.get("warningcode", "?")) for w in answer["warnings"] if isinstance(w, dict))
             raise ServiceRejected(SERVICE, f"core_user_get_users did not accept the email criterion ({codes})")
-        return [_user(item) for item in answer["users"] if isinstance(item, dict)]
+        return [parse_user(item) for item in answer["users"] if isinstance(item, dict)]
 
     def create_users(self, users: Sequence[Mapping[str, object]]) -> tuple[list[tuple[str, int]], list[RecordFailure]]:
         """Create ``users`` (each with ``idnumber``): ``([(idnumber, new Moodle id)], failures by idnumber)``.
@@ -266,7 +227,7 @@ class MoodleClient:
         answer = self._call("core_user_get_users_by_field", {"field": field, "values": values})
         if not isinstance(answer, list):
             raise ServiceRejected(SERVICE, "core_user_get_users_by_field did not answer a list")
-        return [_user(item) for item in answer if isinstance(item, dict)]
+        return [parse_user(item) for item in answer if isinstance(item, dict)]
 
     def _create_chunk(self, chunk: list[Mapping[str, object]]) -> list[tuple[str, int] | RecordFailure]:
         answer = self._call("core_user_create_users", {"users": chunk})
@@ -415,32 +376,3 @@ class MoodleClient:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
-
-
-def _plausible(field: str, value: str) -> bool:
-    """False for values Moodle's cleaning would change (they match nobody and would fail the call)."""
-    if not value or value != value.strip():
-        return False
-    if field == "id":
-        return value.isdigit()
-    if field == "username":
-        return value == value.lower()
-    return True
-
-
-def _user(item: Mapping[str, Any]) -> MoodleUser:
-    fields = {name: "" for name in USER_STRING_FIELDS}
-    for name, value in item.items():
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            fields[name] = str(value)
-    for custom in item.get("customfields") or []:
-        if isinstance(custom, dict) and custom.get("shortname"):
-            fields[f"profile_field_{custom['shortname']}"] = str(custom.get("value") or "")
-    suspended = item.get("suspended", False)
-    return MoodleUser(
-        id=int(item["id"]),
-        username=str(item.get("username", "")),
-        suspended=suspended in (True, 1, "1", "true"),
-        auth=str(item.get("auth", "")),
-        fields=fields,
-    )

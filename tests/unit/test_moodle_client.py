@@ -23,7 +23,8 @@ from bamboohr_moodle_sync.errors import (
 )
 from bamboohr_moodle_sync.http import RetryPolicy, make_session
 from bamboohr_moodle_sync.models import RecordFailure
-from bamboohr_moodle_sync.moodle import MoodleClient, MoodleError, encode_form, leaf_count
+from bamboohr_moodle_sync.moodle import MoodleClient, MoodleError
+from bamboohr_moodle_sync.moodle_wire import encode_form, leaf_count
 from bamboohr_moodle_sync.moodle_writes import MAX_UNCONFIRMED
 
 SITE = "https://lms.acme.test"
