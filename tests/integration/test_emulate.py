@@ -27,9 +27,7 @@ def readme_blocks(heading: str) -> list[list[str]]:
 
 
 def start_emulate(command: str, cwd: Path = REPO) -> Emulate:
-    process = subprocess.Popen(
-        shlex.split(command), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen(shlex.split(command), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     exports: dict[str, str] = {}
     assert process.stdout is not None
     deadline = time.monotonic() + 60
