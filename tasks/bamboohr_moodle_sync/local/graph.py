@@ -71,7 +71,7 @@ def layout(definition: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
                 queue.append(target)
     handlers_column = max((column for column, _ in positions.values()), default=0) + 1
     failure_path = _failure_path(states, set(positions))
-    for name in [n for n in positions]:  # handlers beside the state that catches into them, in row order
+    for name in list(positions):  # handlers beside the state that catches into them, in row order
         for target in catch_targets(states[name]):
             if target not in positions and target not in failure_path:
                 place(target, handlers_column, positions[name][1])

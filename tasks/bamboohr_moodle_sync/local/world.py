@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bamboohr_moodle_sync.local.bamboohr_emulator import EDITABLE_FIELDS
 from bamboohr_moodle_sync.local.world_admin import PREFIX
 
 EXIT_REFUSED, EXIT_CONFIG = 1, 2
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bamboohr-moodle-sync world",
         description="Change the offline world by hand while `emulate` runs (paste the export lines it printed first).",
-        epilog="Fields: " + ", ".join(_editable_fields()),
+        epilog="Employee fields: " + ", ".join(sorted(EDITABLE_FIELDS)),
     )
     commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     hire = commands.add_parser("hire", help="hire a new employee; prints the new id")
@@ -60,12 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     clock = commands.add_parser("clock", help="print BambooHR's clock; --advance moves it forward")
     clock.add_argument("--advance", type=float, metavar="SECONDS")
     return parser
-
-
-def _editable_fields() -> list[str]:
-    from bamboohr_moodle_sync.local.bamboohr_emulator import EDITABLE_FIELDS
-
-    return sorted(EDITABLE_FIELDS)
 
 
 def parse_fields(pairs: Sequence[str]) -> dict[str, str | None]:
