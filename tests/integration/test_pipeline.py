@@ -9,12 +9,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from bamboohr_moodle_sync.local import fargate
 from bamboohr_moodle_sync.local.bamboohr_emulator import running_bamboohr
 from bamboohr_moodle_sync.local.fargate import TaskRun
 from bamboohr_moodle_sync.local.moodle_emulator import running_moodle
-from bamboohr_moodle_sync.local.pipeline import Pipeline
-from bamboohr_moodle_sync.local.runner import report_dry_run
+from bamboohr_moodle_sync.local.pipeline import Options, Pipeline
+from bamboohr_moodle_sync.local.runner import parse_fault, report_dry_run
 from tests.expectations import active_accounts, expected_active_accounts, leavers_with_active_accounts
 
 MakePipeline = Callable[..., Pipeline]
@@ -207,7 +209,7 @@ def test_a_client_error_fails_at_once_and_keeps_the_watermark(make_pipeline: Mak
     assert pipeline.watermark()[1] == 10  # type: ignore[index]
     message = pipeline.sns_messages()[-1]
     assert message["Subject"].endswith("FAILED in Run Batch: ECS.ClientException")
-    assert "RunTask failed, no task ran: ECS was unable to assume the role" in message["Message"]
+    assert "RunTask failed, no task ran: ECS was unable to assume the role 'arn:aws:iam::" in message["Message"]
 
 
 def test_a_timed_out_batch_is_stopped_by_the_state_machine_before_the_failure_is_reported(
@@ -229,3 +231,18 @@ def test_a_timed_out_batch_is_stopped_by_the_state_machine_before_the_failure_is
     assert task["stopCode"] == "UserInitiated"
     assert task["stoppedReason"] == "Run Batch timed out after 2 s; stopped by Step Functions"
     assert "ran longer than BatchTimeoutSeconds (2 s)" in pipeline.sns_messages()[-1]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "chosen"),
+    [
+        ("task-fails-to-start-at-batch=2", lambda o: o.start_faults == {2: fargate.IMAGE_PULL_FAILURE}),
+        ("ecs-capacity-error-at-batch=2", lambda o: o.run_task_faults == {2: fargate.CAPACITY_ERROR}),
+        ("ecs-no-task-placed-at-batch=2", lambda o: o.run_task_faults == {2: fargate.NO_TASK_PLACED}),
+        ("ecs-client-error-at-batch=2", lambda o: o.run_task_faults == {2: fargate.CLIENT_ERROR}),
+    ],
+)
+def test_make_demo_can_inject_each_way_fargate_fails(fault: str, chosen: Callable[[Options], bool]) -> None:
+    options = Options()
+    parse_fault(fault, options)
+    assert chosen(options)

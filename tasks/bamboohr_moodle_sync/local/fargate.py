@@ -417,12 +417,13 @@ def stop_all(local: LocalTasks) -> None:
             run.finished.wait(KILL_GRACE_S * 3)
 
 
-def run_task_failure(fault: RunTaskFault, request: Mapping[str, Any]) -> tuple[str, str]:
-    """The Step Functions error name and cause of a RunTask (boto3 parameters ``request``) failing with ``fault``."""
+def run_task_failure(fault: RunTaskFault, request: Mapping[str, Any], definition: Mapping[str, Any]) -> tuple[str, str]:
+    """The Step Functions error name and cause of a RunTask (boto3 parameters ``request``, of the task definition
+    ``definition``) failing with ``fault``."""
     if fault.failures:
         answer = {"Tasks": [], "Failures": [{"Arn": request.get("cluster", ""), "Reason": fault.message}]}
         return fault.error, json.dumps(answer, separators=(",", ":"))
-    task_role = (request.get("overrides") or {}).get("taskRoleArn") or "the task definition's task role"
+    task_role = (request.get("overrides") or {}).get("taskRoleArn") or definition.get("taskRoleArn", "")
     return fault.error, api_error_cause(fault.message.format(task_role=task_role), fault.code, fault.status)
 
 

@@ -109,7 +109,9 @@ class FargateRunTask(StateTaskServiceEcs):
         number = local.next_number()
         fault = local.run_task_faults.get(number)
         if fault is not None:
-            error, cause = fargate.run_task_failure(fault, normalised_parameters)
+            agent = agent_client_for(region=resource_runtime_part.region, service="ecs")
+            named = agent.describe_task_definition(taskDefinition=normalised_parameters["taskDefinition"])
+            error, cause = fargate.run_task_failure(fault, normalised_parameters, named["taskDefinition"])
             raise FailureEventException(failure_event=self._failure(env, error, cause))
         response = ecs.run_task(**normalised_parameters)  # an ECS error: see _from_error
         if response.get("failures") or not response.get("tasks"):

@@ -30,8 +30,16 @@ from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
 
 FAULTS_HELP = (
     "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS, "
-    "moodle-mail-delay-ms=MS (each created user's password mail, inside the create call)"
+    "moodle-mail-delay-ms=MS (each created user's password mail, inside the create call), "
+    "task-fails-to-start-at-batch=K, ecs-capacity-error-at-batch=K, ecs-no-task-placed-at-batch=K, "
+    "ecs-client-error-at-batch=K (for these and kill-task-at-batch, K counts RunTask calls, retries included)"
 )
+# How Fargate fails (local/fargate.py), by --fault name.
+RUN_TASK_FAULTS = {
+    "ecs-capacity-error-at-batch": fargate.CAPACITY_ERROR,
+    "ecs-no-task-placed-at-batch": fargate.NO_TASK_PLACED,
+    "ecs-client-error-at-batch": fargate.CLIENT_ERROR,
+}
 
 
 N = TypeVar("N", int, float)
@@ -65,6 +73,10 @@ def parse_fault(text: str, options: Options) -> None:
         options.bamboohr_faults.latency_s = options.moodle_faults.latency_s = fault_value(name, value, int, 0) / 1000
     elif name == "moodle-mail-delay-ms":
         options.moodle_faults.mail_delay_s = fault_value(name, value, int, 0) / 1000
+    elif name == "task-fails-to-start-at-batch":
+        options.start_faults[fault_value(name, value, int, 1)] = fargate.IMAGE_PULL_FAILURE
+    elif name in RUN_TASK_FAULTS:
+        options.run_task_faults[fault_value(name, value, int, 1)] = RUN_TASK_FAULTS[name]
     else:
         raise ValueError(f"unknown fault {text!r}; known: {FAULTS_HELP}")
 
@@ -194,6 +206,8 @@ class Progress:
         if run.exit_code:
             why = run.stop_reason or " | ".join(run.stderr_tail(1)) or "no output"
             line = f"task {run.number} exited {run.exit_code}: {why}"
+        if run.start_failure is not None:
+            line = f"task {run.number} never started ({run.start_failure.stop_code}): {run.start_failure.reason}"
         self.out.write(f"{line}  ({elapsed:5.1f} s)\n")
         self.out.flush()
 
@@ -217,7 +231,7 @@ def report(pipeline: Pipeline, chain: list[dict[str, Any]], out: TextIO = sys.st
     if last.get("output"):
         out.write(json.dumps(json.loads(last["output"]).get("counters", json.loads(last["output"])), indent=2) + "\n")
     if last.get("error"):
-        out.write(f"error: {last['error']}\ncause: {str(last.get('cause', ''))[:600]}\n")
+        out.write(f"error: {last['error']}\ncause: {last.get('cause', '')}\n")  # in plain words (Describe Failure)
     users = pipeline.moodle_users()
     if pipeline.moodle is not None:
         by_auth = Counter(str(u.get("auth")) for u in users)
