@@ -13,8 +13,8 @@ never resent blindly (the transport does not resend it either, ``http``). Instea
 A create costs Moodle about 10 ms per user, but a slow mail relay makes it seconds per user (reference: 110 users
 took 33.5 s at 0.25 s a mail). ``Pace`` measures each create call of the batch and limits later chunks to the
 users that fit in ``TARGET_SHARE`` of the read timeout. Every lost answer, resend and limit is logged at WARNING
-with counts (never names or e-mails). After ``MAX_UNCONFIRMED`` lost answers in one batch the batch fails
-(``WriteUnconfirmed``): its rerun looks everything up again before it writes.
+with counts (never names or e-mails). After ``MAX_UNCONFIRMED`` lost answers among a batch's creates (or among
+its updates) the batch fails (``WriteUnconfirmed``): its rerun looks everything up again before it writes.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ TARGET_SHARE = 0.5
 relay that slows down further."""
 
 MAX_UNCONFIRMED = 3
-"""Lost write answers one batch recovers from; the next one fails the batch."""
+"""Lost answers a batch's creates (or its updates) recover from; the next one fails the batch."""
 
 Record = Mapping[str, object]
 Created = tuple[str, int]
@@ -174,7 +174,7 @@ class Writes:
     def _count_lost(self, function: str, records: int, lost: WriteUnconfirmed) -> None:
         self.unconfirmed += 1
         log.warning(
-            "%s of %d records got no answer after %.1f s (%s); lost answer %d of at most %d in this batch; "
+            "%s of %d records got no answer after %.1f s (%s); lost answer %d of at most %d; "
             "looking up what landed instead of resending",
             function,
             records,
