@@ -155,3 +155,23 @@ def test_fault_kill_reports_exit_137(aws: Callable[[str], Any], kill_after_s: fl
     assert execution["status"] == "FAILED"
     failed = [e for e in history(aws, execution["executionArn"]) if e["type"] == "TaskFailed"]
     assert json.loads(failed[0]["taskFailedEventDetails"]["cause"])["Containers"][0]["ExitCode"] == 137
+
+
+@pytest.mark.parametrize(
+    ("fault", "caught"),
+    [(fargate.CLIENT_ERROR, True), (fargate.NO_TASK_PLACED, True), (None, False)],
+    ids=["ECS.ClientException", "AmazonECS.Unknown", "States.Timeout"],
+)
+def test_states_task_failed_in_a_catch_matches_every_error_but_states_timeout(
+    aws: Callable[[str], Any], fault: fargate.RunTaskFault | None, caught: bool
+) -> None:
+    """AWS: "When used in a retry or catch, States.TaskFailed acts as a wildcard that matches any known error
+    name except for States.Timeout"; moto's interpreter must do the same for the offline run to mean anything."""
+    if fault is not None:
+        fargate.settings().run_task_faults = {1: fault}
+    names = setup_ecs(aws, SLEEPER, {})
+    machine = tiny_machine(aws, names, timeout_s=1, catch=["States.TaskFailed"])
+    execution = run_to_end(aws, machine, {"offset": 0}, timeout_s=30)
+    assert (execution["status"] == "SUCCEEDED") is caught
+    for run in fargate.settings().runs:
+        fargate.request_stop(run.task_arn, "test over")
