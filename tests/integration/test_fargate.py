@@ -175,3 +175,12 @@ def test_states_task_failed_in_a_catch_matches_every_error_but_states_timeout(
     assert (execution["status"] == "SUCCEEDED") is caught
     for run in fargate.settings().runs:
         fargate.request_stop(run.task_arn, "test over")
+
+
+def test_a_deregistered_task_definition_cannot_run_new_tasks(aws: Callable[[str], Any]) -> None:
+    """What a deploy without UpdateReplacePolicy: Retain would do to an execution still draining."""
+    names = setup_ecs(aws, EXIT_WITH_OFFSET, {})
+    aws("ecs").deregister_task_definition(taskDefinition=names["TASKDEF"])
+    execution = run_to_end(aws, tiny_machine(aws, names), {"offset": 0})
+    assert execution["error"] == "ECS.InvalidParameterException"
+    assert execution["cause"].startswith("TaskDefinition is inactive (Service: AmazonECS; Status Code: 400;")

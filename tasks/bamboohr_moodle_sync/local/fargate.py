@@ -466,3 +466,24 @@ def patch_moto_network_interfaces() -> None:
         interface.private_dns_name = property(
             lambda self: "ip-" + str(self.private_ip_address).replace(".", "-") + ".ec2.internal"
         )
+
+
+def patch_moto_inactive_task_definitions() -> None:
+    """moto 5.2.5 runs tasks of a deregistered (INACTIVE) revision; ECS refuses them ("You can't use an INACTIVE
+    task definition revision to run new tasks"), answering ``InvalidParameterException: TaskDefinition is
+    inactive``."""
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    backend: Any = EC2ContainerServiceBackend
+    if getattr(backend.run_task, "refuses_inactive", False):
+        return
+    original = backend.run_task
+
+    def run_task(self: Any, cluster_str: str, task_definition_str: str, *args: Any, **kwargs: Any) -> Any:
+        if self.describe_task_definition(task_definition_str).status == "INACTIVE":
+            raise InvalidParameterException("TaskDefinition is inactive")
+        return original(self, cluster_str, task_definition_str, *args, **kwargs)
+
+    run_task.refuses_inactive = True  # type: ignore[attr-defined]
+    backend.run_task = run_task

@@ -300,6 +300,7 @@ def install() -> None:
         jsonata_plugin.install()
         iam_enforcement.install()
         fargate.patch_moto_network_interfaces()
+        fargate.patch_moto_inactive_task_definitions()
         modules: dict[str, Any] = {
             "factory": state_task_factory,
             "service_factory": service_factory,
