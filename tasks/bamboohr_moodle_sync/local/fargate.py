@@ -275,11 +275,17 @@ def start(run: TaskRun, local: LocalTasks) -> None:
     try:
         mark_stopped(run.task_arn, run)
     finally:
-        try:
-            if local.on_exit is not None:
-                local.on_exit(run)
-        finally:
-            run.finished.set()
+        ended(run, local)
+
+
+def ended(run: TaskRun, local: LocalTasks) -> None:
+    """Tells ``local.on_exit`` the task has stopped, then releases whoever waits on ``run.finished`` (even when
+    the observer fails)."""
+    try:
+        if local.on_exit is not None:
+            local.on_exit(run)
+    finally:
+        run.finished.set()
 
 
 def put_task_output(run: TaskRun, local: LocalTasks) -> None:
@@ -351,11 +357,7 @@ def watch(run: TaskRun, local: LocalTasks, execution_stopped: Callable[[], bool]
         put_task_output(run, local)
         mark_stopped(run.task_arn, run)
     finally:
-        try:
-            if local.on_exit is not None:
-                local.on_exit(run)
-        finally:
-            run.finished.set()
+        ended(run, local)
 
 
 def new_log_path(local: LocalTasks, number: int) -> Path:
