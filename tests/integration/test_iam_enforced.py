@@ -8,6 +8,7 @@ every path that makes AWS calls (two batches, continue-as-new, the success repor
 from __future__ import annotations
 
 import copy
+import io
 import json
 import shutil
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from bamboohr_moodle_sync.local import aws, fargate, iam_enforcement
+from bamboohr_moodle_sync.local import aws, fargate, iam_enforcement, runner
 from bamboohr_moodle_sync.local.iam_enforcement import AccessDenied
 from bamboohr_moodle_sync.local.motoserver import LocalAws
 from bamboohr_moodle_sync.local.pipeline import TEMPLATE, Options, Pipeline, running_pipeline
@@ -266,3 +267,15 @@ def test_stopping_a_timed_out_batch_needs_stop_task(run_mutated: Run) -> None:
     assert not outcome.succeeded
     assert f"{aws.STACK_NAME}-StateMachineRole" in outcome.text, outcome.text
     assert "ecs:StopTask" in outcome.text, outcome.text
+
+
+def test_the_report_counts_iam_decisions_and_writes_each_to_iam_json(make_pipeline: Callable[..., Pipeline]) -> None:
+    pipeline = make_pipeline(employees=3, batch_size=2)
+    chain = pipeline.follow_chain(pipeline.start(), timeout_s=120)
+    out = io.StringIO()
+    runner.report(pipeline, chain, out=out)
+    [line] = [line for line in out.getvalue().splitlines() if line.startswith("== IAM:")]
+    assert "denied" not in line
+    decisions = json.loads((pipeline.options.output / "iam.json").read_text())
+    assert {d["role"].rsplit("-", 1)[-1] for d in decisions} == {*ROLES, SCHEDULE_ROLE}
+    assert {d["decision"] for d in decisions} == {"allowed"}

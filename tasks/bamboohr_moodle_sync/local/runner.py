@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from bamboohr_moodle_sync.http import RETRY_STATUSES, WRITE_RETRY_STATUSES
-from bamboohr_moodle_sync.local import fargate, graph
+from bamboohr_moodle_sync.local import fargate, graph, iam_enforcement
 from bamboohr_moodle_sync.local.aws import load_template
 from bamboohr_moodle_sync.local.fargate import TaskRun
 from bamboohr_moodle_sync.local.pipeline import TEMPLATE, Options, Pipeline, running_pipeline
@@ -165,7 +165,7 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
     return options
 
 
-OUTPUTS = ("history.json", "graph.html")
+OUTPUTS = ("history.json", "graph.html", "iam.json")
 TASK_LOGS = "tasks/task-*.log"
 
 
@@ -242,9 +242,26 @@ def report(pipeline: Pipeline, chain: list[dict[str, Any]], out: TextIO = sys.st
     running = {"BambooHR": pipeline.bamboohr, "Moodle": pipeline.moodle}
     summaries = [requests_summary(name, emulator.server) for name, emulator in running.items() if emulator]
     out.write(f"== Requests: {'; '.join(summaries)}\n" if summaries else "")
+    out.write(iam_summary(pipeline.options.output))
     definition = json.loads(pipeline.deployment.definition)
     page = graph.write(pipeline.options.output, definition, histories)
     out.write(f"== Graph: {page}\n")
+
+
+def iam_summary(output: Path) -> str:
+    """Every IAM decision of the run into ``iam.json``; one line on how many calls each role made, and denials."""
+    enforcement = iam_enforcement.current()
+    if enforcement is None:
+        return ""
+    verdicts = list(enforcement.verdicts)
+    (output / "iam.json").write_text(json.dumps([vars(v) for v in verdicts], indent=1) + "\n", encoding="utf-8")
+    by_role = Counter(v.role.rsplit("/", 1)[-1] for v in verdicts)
+    denied = [v for v in verdicts if v.decision != "allowed"]
+    line = f"== IAM: {len(verdicts)} requests evaluated ({', '.join(f'{r} {n}' for r, n in sorted(by_role.items()))})"
+    if denied:
+        first = denied[0]
+        line += f"; {len(denied)} denied, first: {first.role} {first.action} on {first.resource} ({first.decision})"
+    return f"{line}; every decision in {output / 'iam.json'}\n"
 
 
 ALWAYS_RETRIED = RETRY_STATUSES & WRITE_RETRY_STATUSES  # resent by the task's client, reads and writes alike
@@ -278,6 +295,9 @@ def main(argv: Sequence[str]) -> int:
             f"\ninterrupted: everything is stopped; task logs so far are in {options.output / 'tasks'}", file=sys.stderr
         )
         return 130
+    except iam_enforcement.AccessDenied as exc:  # CreateStateMachine refused the role, as AWS would
+        print(f"deploy refused: {exc}", file=sys.stderr)
+        return 1
 
 
 def run(pipeline: Pipeline, progress: Progress) -> int:
