@@ -175,6 +175,7 @@ def test_states_task_failed_in_a_catch_matches_every_error_but_states_timeout(
     assert (execution["status"] == "SUCCEEDED") is caught
     for run in fargate.settings().runs:
         fargate.request_stop(run.task_arn, "test over")
+        assert run.finished.wait(10)
 
 
 def test_a_deregistered_task_definition_cannot_run_new_tasks(aws: Callable[[str], Any]) -> None:

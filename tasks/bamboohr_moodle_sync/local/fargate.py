@@ -289,7 +289,8 @@ def ended(run: TaskRun, local: LocalTasks) -> None:
 
 
 def put_task_output(run: TaskRun, local: LocalTasks) -> None:
-    """The task's output into its log stream, one event per line, as the awslogs driver writes it."""
+    """The task's output into its log stream, one event per line, as the awslogs driver writes it. A refused or
+    failed write loses the output, as it does on AWS, and leaves the task as it is."""
     if not run.log_group or run.start_failure is not None:
         return
     try:
@@ -299,10 +300,11 @@ def put_task_output(run: TaskRun, local: LocalTasks) -> None:
     now_ms = int(time.time() * 1000)
     events = [{"timestamp": now_ms, "message": line} for line in lines if line]
     client = logs_client(local, run)
-    for first in range(0, len(events), 1000):  # PutLogEvents takes at most 10,000 events and 1 MiB
-        client.put_log_events(
-            logGroupName=run.log_group, logStreamName=run.log_stream, logEvents=events[first : first + 1000]
-        )
+    with contextlib.suppress(ClientError):
+        for first in range(0, len(events), 1000):  # PutLogEvents takes at most 10,000 events and 1 MiB
+            client.put_log_events(
+                logGroupName=run.log_group, logStreamName=run.log_stream, logEvents=events[first : first + 1000]
+            )
 
 
 def launch(run: TaskRun, local: LocalTasks) -> None:
@@ -355,7 +357,8 @@ def watch(run: TaskRun, local: LocalTasks, execution_stopped: Callable[[], bool]
         run.exit_code = exit_code_of(process.wait())
         run.stopped = time.monotonic()
         put_task_output(run, local)
-        mark_stopped(run.task_arn, run)
+        with contextlib.suppress(KeyError):  # the local AWS was reset under it: nothing to mark
+            mark_stopped(run.task_arn, run)
     finally:
         ended(run, local)
 
@@ -376,7 +379,10 @@ def ecs_task(task_arn: str) -> Any:
 
 def stop_requested(task_arn: str) -> str | None:
     """The reason of a StopTask that reached moto's ECS for this task, or None."""
-    task = ecs_task(task_arn)
+    try:
+        task = ecs_task(task_arn)
+    except KeyError:  # the local AWS was reset under it
+        return "The task no longer exists in the local ECS"
     if task.desired_status != "STOPPED":
         return None
     return str(task.stopped_reason or "Task stopped by user")
