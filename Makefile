@@ -51,7 +51,7 @@ typecheck: $(DEV_STAMP)
 validate: $(DEV_STAMP)
 	$(BIN)/sam validate --lint
 	$(BIN)/sam build --cached
-	$(BIN)/python -m bamboohr_moodle_sync.local.asl_validator
+	$(BIN)/python -m bamboohr_moodle_sync.local.aws.asl_validator
 
 # asl-validator (npm; pinned by tools/asl-validator/package-lock.json) checks the definition as deployed: the
 # JSONata-mode schema, every {% %} expression compiled, every Next target present. CI has Node and npm only.

@@ -38,7 +38,7 @@ _TemplateLoader.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
 
 def measure(employees: int, batch_size: int) -> dict[str, Any]:
     """Run one execution over ``employees`` new hires in batches of ``batch_size``; count its history."""
-    from bamboohr_moodle_sync.local.pipeline import Options, running_pipeline
+    from bamboohr_moodle_sync.local.pipeline.offline import Options, running_pipeline
 
     with tempfile.TemporaryDirectory() as scratch:
         options = Options(employees=employees, batch_size=batch_size, time_scale=0.001, output=Path(scratch))

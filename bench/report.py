@@ -378,7 +378,7 @@ def _method(r: dict[str, Any]) -> str:
         "in-process times include the emulators' own work.\n"
         "- The Moodle emulator's costs do not grow with the site per call: reads take no copy, a write call's "
         "rollback saves only the accounts it touches, and usernames, e-mails and idnumbers are looked up in "
-        "indexes (`local/moodle_state.py`) instead of scanning every account per new user.\n"
+        "indexes (`local/moodle/state.py`) instead of scanning every account per new user.\n"
         "- Each in-process batch is built from the environment (`wiring.build_batch()`), as in a container; that "
         "includes creating boto3 clients (about 0.15 s of the per-batch time).\n"
         "- The default mapping creates about 5% of the seeded employees as skipped (inactive) and about 3% as failed "

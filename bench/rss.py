@@ -34,8 +34,8 @@ IDLE = (
 
 def measure(employees: int, batch_size: int = DEFAULT_BATCH_SIZE, later_batch: int = 2) -> dict[str, Any]:
     """Seed ``employees``, run batch 1 (the freeze) and batches up to ``later_batch``; the peaks of 1 and the last."""
-    from bamboohr_moodle_sync.local.fargate import aws_environment
-    from bamboohr_moodle_sync.local.motoserver import running_moto
+    from bamboohr_moodle_sync.local.aws.fargate import aws_environment
+    from bamboohr_moodle_sync.local.aws.motoserver import running_moto
 
     seeded = time.perf_counter()
     with running_moto() as local, emulators(employees) as services:

@@ -9,8 +9,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bamboohr_moodle_sync.local.bamboohr_emulator import RunningBambooHR, running_bamboohr
-from bamboohr_moodle_sync.local.moodle_emulator import RunningMoodle, running_moodle
+from bamboohr_moodle_sync.local.bamboohr.emulator import RunningBambooHR, running_bamboohr
+from bamboohr_moodle_sync.local.moodle.emulator import RunningMoodle, running_moodle
 from bamboohr_moodle_sync.local.server import Faults
 
 TABLE = "bench-state"

@@ -15,8 +15,8 @@ import pytest
 from moto import mock_aws
 
 from bamboohr_moodle_sync import cli
-from bamboohr_moodle_sync.local.bamboohr_emulator import RunningBambooHR, running_bamboohr
-from bamboohr_moodle_sync.local.moodle_emulator import RunningMoodle, running_moodle
+from bamboohr_moodle_sync.local.bamboohr.emulator import RunningBambooHR, running_bamboohr
+from bamboohr_moodle_sync.local.moodle.emulator import RunningMoodle, running_moodle
 from bamboohr_moodle_sync.state import StateStore, Watermark
 from tests.aws import REGION, create_state_table
 from tests.expectations import active_accounts, expected_active_accounts

@@ -19,7 +19,7 @@ from .errors import AuthenticationFailed, ConfigError, MassSuspensionBlocked, Sy
 from .log import logger
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_GUARD = 1, 2, 3
-LOCAL_COMMANDS = {"emulate": "emulate", "local-run": "runner", "world": "world"}  # command -> module in local/
+LOCAL_COMMANDS = {"emulate": "emulate", "local-run": "runner", "world": "world"}  # command -> module in local/pipeline/
 
 
 BATCH_VARIABLES = {
@@ -93,7 +93,7 @@ def _fail(code: int, message: str) -> int:
 
 def _run_local(module: str, argv: Sequence[str]) -> int:
     try:
-        entry = importlib.import_module(f"bamboohr_moodle_sync.local.{module}")
+        entry = importlib.import_module(f"bamboohr_moodle_sync.local.pipeline.{module}")
     except ModuleNotFoundError as exc:
         print(
             f"this command needs the local extra ({exc.name} is missing): pip install -e 'tasks[local]'",

@@ -26,8 +26,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from bamboohr_moodle_sync.local import asl_validator, interpreter, jsonata_plugin
-from bamboohr_moodle_sync.local.pipeline import wait_for_execution
+from bamboohr_moodle_sync.local.aws import asl_validator, interpreter, jsonata_plugin
+from bamboohr_moodle_sync.local.pipeline.offline import wait_for_execution
 from tests.unit.sam_template import definition_text, substitute
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bamboohr_moodle_sync.local import aws
+from bamboohr_moodle_sync.local.aws import stack
 from tests.unit.sam_template import (
     DEFINITION_PATH,
     ROOT,
@@ -250,13 +250,13 @@ def iam_pattern_matches(pattern: str, arn: str) -> bool:
     return re.fullmatch(regex, arn) is not None
 
 
-def deployed(template: dict[str, Any]) -> aws.Resolver:
+def deployed(template: dict[str, Any]) -> stack.Resolver:
     """The template's intrinsics resolved as the offline deploy names things (account, region, stack)."""
     required = {"ImageUri": "local", "SubnetIds": ["subnet-a"], "SecurityGroupIds": ["sg-a"]}
     required |= {"BambooHRCompanyDomain": "acme", "MoodleUrl": "https://moodle.example.com"}
     defaults = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
-    resolver = aws.Resolver(template, defaults | required)
-    aws.local_names(template, resolver)
+    resolver = stack.Resolver(template, defaults | required)
+    stack.local_names(template, resolver)
     return resolver
 
 
@@ -266,7 +266,7 @@ def test_execution_role_may_write_the_stream_the_awslogs_driver_creates(template
     options = resolver.resolve(container["LogConfiguration"]["Options"])
     group, prefix = options["awslogs-group"], options["awslogs-stream-prefix"]
     stream = f"{prefix}/{container['Name']}/0123456789abcdef0123456789abcdef"  # <prefix>/<container>/<task id>
-    stream_arn = f"arn:aws:logs:{aws.REGION}:{aws.ACCOUNT_ID}:log-group:{group}:log-stream:{stream}"
+    stream_arn = f"arn:aws:logs:{stack.REGION}:{stack.ACCOUNT_ID}:log-group:{group}:log-stream:{stream}"
     for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
         granted = [resolver.resolve(target) for target in grants(template, "TaskExecutionRole", action)]
         assert any(iam_pattern_matches(pattern, stream_arn) for pattern in granted), (action, granted)

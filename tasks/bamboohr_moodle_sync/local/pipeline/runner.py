@@ -1,0 +1,332 @@
+"""``bamboohr-moodle-sync local-run``: the whole pipeline offline, one execution as the scheduler starts it.
+
+moto serves AWS (from template.yaml and statemachine/sync.asl.json), the emulators serve BambooHR and
+Moodle seeded with a backlog, and every ``Run Batch`` runs ``bamboohr-moodle-sync batch`` as a process.
+It prints a progress line per batch, then the SNS message, the path through the states, the counters and
+the Moodle end state; it writes the history and a graph of the path under ``--output``. Exit 0 iff the
+execution (the last of a continue-as-new chain) SUCCEEDED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+from bamboohr_moodle_sync.http import RETRY_STATUSES, WRITE_RETRY_STATUSES
+from bamboohr_moodle_sync.local.aws import fargate, iam_enforcement
+from bamboohr_moodle_sync.local.aws.fargate import TaskRun
+from bamboohr_moodle_sync.local.aws.stack import load_template
+from bamboohr_moodle_sync.local.pipeline import graph
+from bamboohr_moodle_sync.local.pipeline.offline import TEMPLATE, Options, Pipeline, running_pipeline
+from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
+
+FAULTS_HELP = (
+    "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS, "
+    "moodle-mail-delay-ms=MS (each created user's password mail, inside the create call), "
+    "task-fails-to-start-at-batch=K, ecs-capacity-error-at-batch=K, ecs-no-task-placed-at-batch=K, "
+    "ecs-client-error-at-batch=K (for these and kill-task-at-batch, K counts RunTask calls, retries included)"
+)
+# How Fargate fails (local/aws/fargate.py), by --fault name.
+RUN_TASK_FAULTS = {
+    "ecs-capacity-error-at-batch": fargate.CAPACITY_ERROR,
+    "ecs-no-task-placed-at-batch": fargate.NO_TASK_PLACED,
+    "ecs-client-error-at-batch": fargate.CLIENT_ERROR,
+}
+
+
+N = TypeVar("N", int, float)
+
+
+def accepted(low: float, high: float | None) -> str:
+    return f"from {low} to {high}" if high is not None else f"{low} or more"
+
+
+def fault_value(name: str, value: str, kind: type[N], low: N, high: N | None = None) -> N:
+    """``value`` of ``--fault name=value`` as ``kind`` within [low, high]; a ValueError that names both otherwise."""
+    try:
+        return ranged(kind, low, high)(value)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"--fault {name}={value}: {exc}") from None
+
+
+def parse_fault(text: str, options: Options) -> None:
+    """Applies one ``--fault NAME=VALUE`` to ``options``; a ValueError naming the fault when the name is unknown
+    or the value out of its range."""
+    name, _, value = text.partition("=")
+    if name == "bamboohr-503":
+        options.bamboohr_faults.error_rate = fault_value(name, value, float, 0, 1)
+    elif name == "moodle-503":
+        options.moodle_faults.error_rate = fault_value(name, value, float, 0, 1)
+    elif name == "moodle-down-at-batch":
+        options.moodle_down_at_batch = fault_value(name, value, int, 1)
+    elif name == "kill-task-at-batch":
+        options.kill_task_at_batch = options.kill_task_at_batch | {fault_value(name, value, int, 1)}
+    elif name == "latency-ms":
+        options.bamboohr_faults.latency_s = options.moodle_faults.latency_s = fault_value(name, value, int, 0) / 1000
+    elif name == "moodle-mail-delay-ms":
+        options.moodle_faults.mail_delay_s = fault_value(name, value, int, 0) / 1000
+    elif name == "task-fails-to-start-at-batch":
+        options.start_faults[fault_value(name, value, int, 1)] = fargate.IMAGE_PULL_FAILURE
+    elif name in RUN_TASK_FAULTS:
+        options.run_task_faults[fault_value(name, value, int, 1)] = RUN_TASK_FAULTS[name]
+    else:
+        raise ValueError(f"unknown fault {text!r}; known: {FAULTS_HELP}")
+
+
+def ranged(kind: type[N], low: N, high: N | None = None) -> Callable[[str], N]:
+    """An argparse ``type``: ``kind`` within [low, high]; argparse names the option in its error."""
+
+    def convert(text: str) -> N:
+        what = "an integer" if kind is int else "a number"
+        try:
+            number = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"give {what} {accepted(low, high)}, not {text!r}") from None
+        if not math.isfinite(number) or number < low or (high is not None and number > high):
+            raise argparse.ArgumentTypeError(f"give {what} {accepted(low, high)}, not {text!r}")
+        return number
+
+    return convert
+
+
+def template_range(parameter: str) -> tuple[int, int | None]:
+    """template.yaml's MinValue and MaxValue of a Number parameter: the range a deployment accepts."""
+    spec = load_template(TEMPLATE)["Parameters"][parameter]
+    return int(spec["MinValue"]), int(spec["MaxValue"]) if "MaxValue" in spec else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bamboohr-moodle-sync local-run", description=__doc__.splitlines()[0])
+    batch_size, max_batches = (template_range(name) for name in ("BatchSize", "MaxBatchesPerExecution"))
+    parser.add_argument(
+        "--employees", type=ranged(int, 0), default=1000, help="BambooHR backlog to drain (default 1000)"
+    )
+    parser.add_argument(
+        "--batch-size", type=ranged(int, *batch_size), default=200, help="BATCH_SIZE of each task (default 200)"
+    )
+    parser.add_argument(
+        "--max-batches-per-execution",
+        type=ranged(int, *max_batches),
+        default=500,
+        help="continue as new after this many batches (default 500)",
+    )
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE", help=FAULTS_HELP)
+    parser.add_argument(
+        "--time-scale",
+        type=ranged(float, 0.0001, 1),
+        default=1.0,
+        help="multiply the ASL's Retry intervals (e.g. 0.01; default 1)",
+    )
+    parser.add_argument("--output", type=Path, default=Path("out"), help="history, graph and task logs (default out/)")
+    parser.add_argument("--bamboohr-url", help="a real BambooHR API URL (forces DRY_RUN=1)")
+    parser.add_argument(
+        "--bamboohr-key", default=os.environ.get("BAMBOOHR_API_KEY"), help="its API key (default: $BAMBOOHR_API_KEY)"
+    )
+    parser.add_argument("--moodle-url", help="a real Moodle site URL (forces DRY_RUN=1)")
+    parser.add_argument(
+        "--moodle-token", default=os.environ.get("MOODLE_TOKEN"), help="its web-service token (default: $MOODLE_TOKEN)"
+    )
+    return parser
+
+
+def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Options:
+    options = Options(
+        employees=args.employees,
+        batch_size=args.batch_size,
+        max_batches_per_execution=args.max_batches_per_execution,
+        bamboohr_faults=Faults(seed=1),
+        moodle_faults=Faults(seed=2),
+        time_scale=args.time_scale,
+        output=args.output,
+    )
+    for fault in args.fault:
+        try:
+            parse_fault(fault, options)
+        except ValueError as exc:
+            parser.error(str(exc))
+    try:
+        prepare_output(args.output)
+    except OSError as exc:
+        parser.error(f"argument --output: cannot write to {args.output} ({exc.strerror or exc})")
+    if bool(args.bamboohr_url) != bool(args.bamboohr_key) or bool(args.moodle_url) != bool(args.moodle_token):
+        parser.error("give --bamboohr-url with --bamboohr-key, and --moodle-url with --moodle-token")
+    if args.bamboohr_url:
+        options.real_bamboohr = (args.bamboohr_url, args.bamboohr_key)
+    if args.moodle_url:
+        options.real_moodle = (args.moodle_url, args.moodle_token)
+    return options
+
+
+OUTPUTS = ("history.json", "graph.html", "iam.json")
+TASK_LOGS = "tasks/task-*.log"
+
+
+def prepare_output(output: Path) -> None:
+    """A writable ``output`` without an earlier run's files: its history, graph and task logs are removed."""
+    output.mkdir(parents=True, exist_ok=True)
+    for stale in [*(output / name for name in OUTPUTS), *output.glob(TASK_LOGS)]:
+        stale.unlink(missing_ok=True)
+    probe = output / ".writable"
+    probe.touch()
+    probe.unlink()
+
+
+class Progress:
+    """One line per finished task: batch n of N, a bar, records done, exit code, elapsed."""
+
+    def __init__(self, batch_size: int, out: TextIO = sys.stderr) -> None:
+        self.batch_size = batch_size
+        self.out = out
+        self.started = time.monotonic()
+        self.pipeline: Pipeline | None = None
+
+    def __call__(self, run: TaskRun) -> None:
+        elapsed = time.monotonic() - self.started
+        window = self.pipeline.item(f"window#{run.environment.get('SINCE', '')}") if self.pipeline else None
+        total = int(window["total"]["N"]) if window and "total" in window else 0
+        done = int(window["batches"]["N"]) if window and "batches" in window else 0
+        of = max(1, math.ceil(total / self.batch_size)) if total else 0
+        records = min(total, done * self.batch_size)
+        bar = "#" * round(20 * done / of) if of else ""
+        line = f"batch {done} of {of or '?'} [{bar:<20}] {records}/{total} records"
+        if not window and not run.exit_code:
+            line = (
+                f"task {run.number}: dry run, the plan is in {run.log_path}"
+                if run.environment.get("DRY_RUN") == "1"
+                else f"task {run.number}: nothing to sync since {run.environment.get('SINCE', '?')}"
+            )
+        if run.exit_code:
+            why = run.stop_reason or " | ".join(run.stderr_tail(1)) or "no output"
+            line = f"task {run.number} exited {run.exit_code}: {why}"
+        if run.start_failure is not None:
+            line = f"task {run.number} never started ({run.start_failure.stop_code}): {run.start_failure.reason}"
+        self.out.write(f"{line}  ({elapsed:5.1f} s)\n")
+        self.out.flush()
+
+
+def report(pipeline: Pipeline, chain: list[dict[str, Any]], out: TextIO = sys.stdout) -> None:
+    """The SNS messages, the path through the states, the counters and the Moodle end state."""
+    for message in pipeline.sns_messages():
+        out.write(f"\n== SNS: {message['Subject']}\n{message['Message']}\n")
+    histories = [(execution["executionArn"], pipeline.history(execution["executionArn"])) for execution in chain]
+    for arn, events in histories:
+        steps: list[str] = []
+        for name in graph.path_of(events):
+            if steps and steps[-1].split(" x")[0] == name:
+                count = int(steps[-1].split(" x")[1]) + 1 if " x" in steps[-1] else 2
+                steps[-1] = f"{name} x{count}"
+            else:
+                steps.append(name)
+        out.write(f"\n== Path of {arn.rsplit(':', 1)[-1]}: " + " -> ".join(steps) + "\n")
+    last = chain[-1]
+    out.write(f"\n== Execution: {last['status']} ({len(chain)} execution(s) in the chain)\n")
+    if last.get("output"):
+        out.write(json.dumps(json.loads(last["output"]).get("counters", json.loads(last["output"])), indent=2) + "\n")
+    if last.get("error"):
+        out.write(f"error: {last['error']}\ncause: {last.get('cause', '')}\n")  # in plain words (Describe Failure)
+    users = pipeline.moodle_users()
+    if pipeline.moodle is not None:
+        by_auth = Counter(str(u.get("auth")) for u in users)
+        suspended = sum(1 for u in users if u.get("suspended"))
+        out.write(f"\n== Moodle: {len(users)} accounts, {suspended} suspended, by auth {dict(by_auth)}\n")
+    watermark = pipeline.watermark()
+    out.write(f"== Watermark: {watermark}\n")
+    running = {"BambooHR": pipeline.bamboohr, "Moodle": pipeline.moodle}
+    summaries = [requests_summary(name, emulator.server) for name, emulator in running.items() if emulator]
+    out.write(f"== Requests: {'; '.join(summaries)}\n" if summaries else "")
+    out.write(iam_summary(pipeline.options.output))
+    definition = json.loads(pipeline.deployment.definition)
+    page = graph.write(pipeline.options.output, definition, histories)
+    out.write(f"== Graph: {page}\n")
+
+
+def iam_summary(output: Path) -> str:
+    """Every IAM decision of the run into ``iam.json``; one line on how many calls each role made, and denials."""
+    enforcement = iam_enforcement.current()
+    if enforcement is None:
+        return ""
+    verdicts = list(enforcement.verdicts)
+    (output / "iam.json").write_text(json.dumps([vars(v) for v in verdicts], indent=1) + "\n", encoding="utf-8")
+    by_role = Counter(v.role.rsplit("/", 1)[-1] for v in verdicts)
+    denied = [v for v in verdicts if v.decision != "allowed"]
+    line = f"== IAM: {len(verdicts)} requests evaluated ({', '.join(f'{r} {n}' for r, n in sorted(by_role.items()))})"
+    if denied:
+        first = denied[0]
+        line += f"; {len(denied)} denied, first: {first.role} {first.action} on {first.resource} ({first.decision})"
+    return f"{line}; every decision in {output / 'iam.json'}\n"
+
+
+ALWAYS_RETRIED = RETRY_STATUSES & WRITE_RETRY_STATUSES  # resent by the task's client, reads and writes alike
+
+
+def requests_summary(name: str, server: EmulatorServer) -> str:
+    """How many requests an emulator answered, and how many of them with a status the task's client retries."""
+    retried = sum(1 for entry in server.requests if entry.status in ALWAYS_RETRIED)
+    statuses = "/".join(map(str, sorted(ALWAYS_RETRIED)))
+    return f"{name} answered {len(server.requests)}, {retried} of them with {statuses} (retried by the task)"
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    options = options_from(args, parser)
+    progress = Progress(options.batch_size)
+    options.on_task_exit = progress
+    try:
+        with running_pipeline(options) as pipeline:
+            try:
+                return run(pipeline, progress)
+            except KeyboardInterrupt:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+                for task in pipeline.tasks.runs:
+                    if task.exit_code is None:
+                        fargate.stop(task, "Task stopped: local-run was interrupted")
+                raise
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: everything is stopped; task logs so far are in {options.output / 'tasks'}", file=sys.stderr
+        )
+        return 130
+    except iam_enforcement.AccessDenied as exc:  # CreateStateMachine refused the role, as AWS would
+        print(f"deploy refused: {exc}", file=sys.stderr)
+        return 1
+
+
+def run(pipeline: Pipeline, progress: Progress) -> int:
+    """One execution as the scheduler starts it, followed to the end of its chain, then the report."""
+    progress.pipeline = pipeline
+    options = pipeline.options
+    if pipeline.bamboohr is not None:
+        print(f"BambooHR emulator: {pipeline.bamboohr.api_url} ({options.employees} employees)", file=sys.stderr)
+    if pipeline.moodle is not None:
+        print(f"Moodle emulator: {pipeline.moodle.url}", file=sys.stderr)
+    execution_arn = pipeline.start({})
+    print(f"Started {execution_arn}", file=sys.stderr)
+    chain = pipeline.follow_chain(execution_arn, timeout_s=24 * 3600)
+    report(pipeline, chain)
+    if options.real_bamboohr or options.real_moodle:
+        report_dry_run(pipeline.tasks.runs)
+    return 0 if chain[-1]["status"] == "SUCCEEDED" else 1
+
+
+def report_dry_run(runs: Sequence[TaskRun], out: TextIO = sys.stdout, shown: int = 20) -> None:
+    """What a dry run would have done: the plan each task logged (nothing was written anywhere)."""
+    for run in runs:
+        lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines() if run.log_path.exists() else []
+        plans = [json.loads(line) for line in lines if line.startswith("{") and '"dry run: planned' in line]
+        for plan in plans:
+            counts = ", ".join(f"{count} {name}" for name, count in plan["counts"].items())
+            out.write(f"\n== Dry run, nothing written. Task {run.number} would have: {counts}\n")
+            for kind in ("create", "update", "failed"):
+                entries = plan["plan"].get(kind, [])
+                more = f" (+{len(entries) - shown} more in {run.log_path})" if len(entries) > shown else ""
+                out.write(f"{kind}: {'; '.join(entries[:shown]) or '-'}{more}\n")
