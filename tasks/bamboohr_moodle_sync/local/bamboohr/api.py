@@ -133,6 +133,7 @@ class Company(Protocol):
     company_domain: str
     directory_shared: bool
     api_keys: dict[str, ApiKey]
+
     @property
     def lock(self) -> AbstractContextManager[Any]: ...
 
