@@ -195,7 +195,7 @@ def local_names(template: Mapping[str, Any], resolver: Resolver) -> None:
             resolver.attrs[logical] = {"TopicName": name, "TopicArn": resolver.refs[logical]}
         elif kind == "AWS::SecretsManager::Secret":
             name = resolver.resolve(props.get("Name", default))
-            resolver.refs[logical] = name  # secrets are addressed by name locally (moto appends a suffix)
+            resolver.refs[logical] = name  # until created: then Ref is the ARN moto gives it (_secrets)
             resolver.attrs[logical] = {"Id": name}
         elif kind == "AWS::ECS::Cluster":
             name = resolver.resolve(props.get("ClusterName", default))
