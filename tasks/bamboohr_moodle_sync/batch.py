@@ -2,8 +2,10 @@
 
     1. Start from the watermark (or SINCE/OFFSET; a start that no longer matches it is a stale task: exit 0).
     2. At offset 0, freeze the window: BambooHR's change list since ``since`` plus the retry list, ordered by
-       (lastChanged, id), after the mass-suspension guard has counted the whole window. Later batches,
-       and a rerun of this one, read that frozen snapshot, so offsets stay stable while BambooHR changes.
+       (lastChanged, id); then the mass-suspension guard counts the whole frozen window (``guard``) and stops
+       it unless an operator approved that very freeze. Later batches, and a rerun of this one, read that
+       frozen snapshot, so offsets stay stable while BambooHR changes. A dry run plans the whole window
+       without freezing it (``preview``, the engine of ``bamboohr-moodle-sync preview``).
     3. One custom report for the slice's field values, three bulk Moodle lookups (and a case-insensitive e-mail
        lookup for the employees it would create: ``lookups``), a pure plan, bulk writes.
     4. One conditional transaction moves the watermark with the counters and the failed ids.
@@ -20,17 +22,26 @@ from typing import Literal
 from .bamboohr import BambooHRClient
 from .config import Settings
 from .errors import MassSuspensionBlocked, SyncError
+from .guard import GuardVerdict, assess, stop_message
 from .http import RETRIES
 from .log import logger
 from .lookups import accounts_for, accounts_with_emails_ignoring_case
 from .mapping import FieldMapping
-from .models import Change, ChangeList, RecordFailure
+from .models import Change, ChangeList, Employee, MoodleUser, RecordFailure
 from .moodle import MoodleClient
 from .plan import AccountIndex, Plan, create_payload, plan_batch
 from .state import NO_WATERMARK, FreezeLost, Snapshot, StaleBatch, StateStore, Watermark
 
 Outcome = Literal["committed", "final", "stale", "dry-run", "empty"]
-STATUS_REPORT_CHUNK = 1_000  # employee ids per status report when the guard counts a window
+
+
+@dataclass
+class PlannedSlice:
+    """One slice's plan with what it was planned from: the employees BambooHR returned and the accounts found."""
+
+    plan: Plan
+    employees: dict[str, Employee]
+    accounts: list[MoodleUser]
 
 
 @dataclass
@@ -57,6 +68,8 @@ class Batch:
             return BatchResult("stale", self._watermark_or_initial(), self._watermark_or_initial())
         log_context = {"since": start.since, "offset": start.offset}
         logger.append_keys(**log_context)  # on every line of this batch, the clients' warnings included
+        if self.settings.dry_run:
+            return self._dry_run(start, log_context)
 
         try:
             snapshot, in_memory = self._window(start)
@@ -75,21 +88,15 @@ class Batch:
             return BatchResult("empty", start, end)
 
         plan = self._plan(batch)
-        counts = plan.counts()
-        if self.settings.dry_run:
-            self.log(
-                "dry run: planned, nothing written", extra={**log_context, "counts": counts, "plan": _describe(plan)}
-            )
-            return BatchResult("dry-run", start, start, counts, plan.failures)
-
         failures = self._write(plan)
         counts = _with_write_failures(plan, failures)
         all_failures = plan.failures + failures
         self._log_records(plan, all_failures, log_context)
         actions = {c.employee_id: c.action for c in batch}
         failed = [Change("", f.employee_id, actions.get(f.employee_id, "Retry")) for f in all_failures]
+        reasons = {f.employee_id: f.reason for f in all_failures}
         try:
-            self.store.commit_batch(start, end, snapshot, counts, failed)
+            self.store.commit_batch(start, end, snapshot, counts, failed, reasons)
         except StaleBatch as exc:
             self.log(
                 "another run committed this batch first; nothing more to do", extra={**log_context, "detail": str(exc)}
@@ -107,6 +114,22 @@ class Batch:
             },
         )
         return BatchResult("final" if final else "committed", start, end, counts, all_failures)
+
+    def _dry_run(self, start: Watermark, log_context: dict[str, object]) -> BatchResult:
+        """Plan the rest of the window, every batch of it, as ``preview`` does; write nothing, freeze nothing."""
+        from .preview import preview_window  # the preview engine plans through this class
+
+        result = preview_window(self, start)
+        self.log(
+            "dry run: planned, nothing written",
+            extra={
+                **log_context,
+                "counts": result.counts,
+                "guard": result.guard.as_dict() if result.guard else None,
+                "plan": [row.as_dict() for row in result.rows],
+            },
+        )
+        return BatchResult("dry-run", start, start, result.counts)
 
     def _log_records(self, plan: Plan, failures: Sequence[RecordFailure], context: dict[str, object]) -> None:
         """One line per skipped and per failed record: employee id and reason (values only with LOG_PERSONAL_DATA)."""
@@ -148,8 +171,12 @@ class Batch:
         left by an earlier, unfinished window at the same since is replaced.
         """
         snapshot = self.store.read_snapshot(start.since)
-        if snapshot is not None and (start.offset != 0 or snapshot.version == start.version):
+        if snapshot is not None and start.offset != 0:
             return snapshot, None
+        if snapshot is not None and snapshot.version == start.version:  # a rerun of the first batch, or approved
+            entries = self.store.read_changes(snapshot, 0, snapshot.total)
+            self._guard(entries, snapshot)
+            return snapshot, entries
         if start.offset != 0:
             raise SyncError(
                 f"the change list of window {start.since} is gone (expired?): "
@@ -157,43 +184,44 @@ class Batch:
             )
         changed = self.bamboohr.changed_since(start.since)
         carried = self.store.read_retry_entries()
-        frozen = _with_retries(changed, carried)
-        self._guard_mass_suspension(frozen)
-        if self.settings.dry_run or not frozen.changes:  # nothing to freeze: the next run asks BambooHR again
+        frozen = with_retries(changed, carried)
+        if not frozen.changes:  # nothing to freeze: the next run asks BambooHR again
             return Snapshot(start.since, frozen.latest, len(frozen.changes)), frozen.changes
         self.log("window frozen", extra={"since": start.since, "total": len(frozen.changes), "latest": frozen.latest})
         try:
-            return self.store.save_snapshot(start, frozen, carried), frozen.changes
+            snapshot = self.store.save_snapshot(start, frozen, carried)
+            entries = frozen.changes
         except FreezeLost:
             adopted = self.store.read_snapshot(start.since)
             if adopted is None:
                 raise StaleBatch(f"window {start.since} was frozen and finished by another run") from None
             self.log("another task froze this window first; using its change list", extra={"since": start.since})
-            return adopted, None
+            snapshot, entries = adopted, self.store.read_changes(adopted, 0, adopted.total)
+        self._guard(entries, snapshot)
+        return snapshot, entries
 
-    def _guard_mass_suspension(self, window: ChangeList) -> None:
-        """Count the active accounts the whole window would suspend, before anything is written."""
+    def guard_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> GuardVerdict | None:
+        """What the guard says of a whole window (None when ``ALLOW_MASS_SUSPEND`` lifts it); nothing is written."""
         if self.settings.allow_mass_suspend:
-            return
-        deleted = [c.employee_id for c in window.changes if c.action == "Deleted"]
-        others = [c.employee_id for c in window.changes if c.action != "Deleted"]
-        leaving = set(deleted)
-        for index in range(0, len(others), STATUS_REPORT_CHUNK):
-            statuses = self.bamboohr.employees(others[index : index + STATUS_REPORT_CHUNK], ["status"])
-            leaving.update(i for i, employee in statuses.items() if employee.get("status") == "Inactive")
-        if not leaving:
-            return
-        active = [u for u in self.moodle.find_users("idnumber", sorted(leaving)) if not u.suspended]
-        would_suspend = len({u.idnumber for u in active})
-        if would_suspend > self.settings.max_suspensions:
-            raise MassSuspensionBlocked(
-                f"this window would suspend {would_suspend} active Moodle accounts, more than "
-                f"MAX_SUSPENSIONS={self.settings.max_suspensions}; nothing was changed. If BambooHR is right, "
-                'raise MAX_SUSPENSIONS or start one execution with input {"allowMassSuspend": true} '
-                "(ALLOW_MASS_SUSPEND=1 for a task run by hand)"
-            )
+            return None
+        verdict = assess(window, self.bamboohr, self.moodle, self.settings)
+        if verdict.would_stop and snapshot is not None and self.store.is_approved(snapshot):
+            return GuardVerdict(verdict.would_suspend, verdict.limit, verdict.managed_active, approved=True)
+        return verdict
+
+    def _guard(self, window: Sequence[Change], snapshot: Snapshot) -> None:
+        """Stop a frozen window that would suspend too many active accounts, before anything is written."""
+        verdict = self.guard_verdict(window, snapshot)
+        if verdict is not None and verdict.approved:
+            self.log("an operator approved this window's suspensions", extra={"since": snapshot.since})
+        if verdict is not None and verdict.would_stop:
+            raise MassSuspensionBlocked(stop_message(verdict, snapshot.since, self.settings))
 
     def _plan(self, batch: Sequence[Change]) -> Plan:
+        return self.plan_slice(batch).plan
+
+    def plan_slice(self, batch: Sequence[Change]) -> PlannedSlice:
+        """Plan one slice of the window against what BambooHR and Moodle hold now; nothing is written."""
         present = [c.employee_id for c in batch if c.action != "Deleted"]
         employees = self.bamboohr.employees(present, self.mapping.source_fields) if present else {}
         desired = [d for e in employees.values() if not isinstance(d := self.mapping.desired_user(e), RecordFailure)]
@@ -203,8 +231,9 @@ class Batch:
             known = {u.id for u in found}
             more = accounts_with_emails_ignoring_case(self.moodle, [u.email for u in plan.creates])
             if any(u.id not in known for u in more):
-                plan = plan_batch(batch, employees, AccountIndex(found + more), self.mapping)
-        return plan
+                found = found + more
+                plan = plan_batch(batch, employees, AccountIndex(found), self.mapping)
+        return PlannedSlice(plan, dict(employees), found)
 
     def _write(self, plan: Plan) -> list[RecordFailure]:
         failures: list[RecordFailure] = []
@@ -220,7 +249,7 @@ class Batch:
         return failures
 
 
-def _with_retries(changed: ChangeList, carried: Sequence[Change]) -> ChangeList:
+def with_retries(changed: ChangeList, carried: Sequence[Change]) -> ChangeList:
     """The change list plus earlier failures not already in it, in snapshot order; its ``latest`` is where the
     next window starts (``ChangeList.next_since``)."""
     listed = {c.employee_id for c in changed.changes}
@@ -236,11 +265,3 @@ def _with_write_failures(plan: Plan, failures: Sequence[RecordFailure]) -> dict[
         counts[kinds.get(failure.employee_id, "created")] -= 1
         counts["failed"] += 1
     return counts
-
-
-def _describe(plan: Plan) -> dict[str, list[str]]:
-    return {
-        "create": [u.employee_id for u in plan.creates],
-        "update": [f"{u.employee_id}:{u.kind}:{','.join(sorted(u.changes))}" for u in plan.updates],
-        "failed": [f"{f.employee_id}: {f.reason}" for f in plan.failures],
-    }

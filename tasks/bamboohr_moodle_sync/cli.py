@@ -36,11 +36,13 @@ BATCH_VARIABLES = {
     "MOODLE_TOKEN": "the Moodle web-service token itself",
     "MOODLE_AUTH": "auth of new accounts (manual gets createpassword=1)",
     "MOODLE_MAX_INPUT_VARS": "the site's PHP max_input_vars; writes are chunked under it",
-    "MAX_SUSPENSIONS": "the suspension guard: most active accounts one window may suspend",
+    "MAX_SUSPENSIONS": "the suspension guard: most active accounts one window may suspend ...",
+    "MAX_SUSPENSIONS_PERCENT": "... or this percentage of the active accounts the sync manages, if more",
     "ALLOW_MASS_SUSPEND": "1: lift the suspension guard for this run",
     "DRY_RUN": "1: plan and log, write nothing",
     "INITIAL_SINCE": "where the first window starts",
     "MAPPING_FILE": "a TOML file overriding the field mapping",
+    "STACK_NAME": "the stack the task runs in (the guard's message names it)",
 }
 """What ``batch --help`` says about each setting; names and defaults come from ``config.Settings``."""
 

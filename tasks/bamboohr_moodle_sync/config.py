@@ -53,10 +53,13 @@ class Settings(BaseSettings):
     log_personal_data: bool = False
 
     max_suspensions: int = Field(default=50, ge=0)
+    max_suspensions_percent: float = Field(default=5.0, ge=0, le=100)
     allow_mass_suspend: bool = False
     dry_run: bool = False
     initial_since: str = "1970-01-01T00:00:00Z"
     mapping_file: Path | None = None
+    stack_name: str | None = None
+    """The CloudFormation stack the task runs in: the guard's message names it in the ``approve`` command."""
 
     @field_validator("since", "initial_since")
     @classmethod

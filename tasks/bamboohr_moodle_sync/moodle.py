@@ -170,6 +170,16 @@ class MoodleClient:
             raise ServiceRejected(SERVICE, f"core_user_get_users did not accept the email criterion ({codes})")
         return [parse_user(item) for item in answer["users"] if isinstance(item, dict)]
 
+    def users_with_auth(self, auth: str) -> list[MoodleUser]:
+        """``core_user_get_users`` with one criterion, ``auth`` equal to ``auth``: every such account on the site
+        (the suspension guard counts the active accounts the sync manages from it)."""
+        if not auth.strip():
+            raise ValueError("an empty auth would match nobody; refusing to send it")
+        answer = self._call("core_user_get_users", {"criteria": [{"key": "auth", "value": auth}]})
+        if not isinstance(answer, dict) or not isinstance(answer.get("users"), list) or answer.get("warnings"):
+            raise ServiceRejected(SERVICE, "core_user_get_users did not accept the auth criterion")
+        return [parse_user(item) for item in answer["users"] if isinstance(item, dict)]
+
     def create_users(self, users: Sequence[Mapping[str, object]]) -> tuple[list[tuple[str, int]], list[RecordFailure]]:
         """Create ``users`` (each with ``idnumber``): ``([(idnumber, new Moodle id)], failures by idnumber)``.
 

@@ -4,7 +4,9 @@
     snapshot#<since>             the window's frozen change list: a header naming its freeze ...
     snapshot#<since>#<freeze>#<i>  ... and that freeze's chunks
     window#<since>               the window's counters, summed over its batches
-    retry                        employee ids whose sync failed (``<id>`` or ``<id>#Deleted``)
+    retry                        employee ids whose sync failed (``<id>`` or ``<id>#Deleted``), with reasons
+    lock                         {owner, expires_at}: the execution (or ``sync-one``) that may sync now
+    approval                     {since, freeze}: the one frozen window an operator let past the guard
 
 Every write that matters is one transaction conditional on the watermark the batch started from,
 version included: a freeze, and a batch's commit (watermark, counters and retry list together). So a
@@ -20,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -35,6 +38,26 @@ SNAPSHOT_CHUNK_ENTRIES = 5_000  # about 200 KB a chunk: well under DynamoDB's 40
 EXPIRY_SECONDS = 30 * 24 * 3600  # snapshots and counters outlive any window by far
 NO_WATERMARK = -1  # the version of a watermark that does not exist yet
 _DELETED = "#Deleted"
+_LOCK_IS_FREE = "attribute_not_exists(pk) OR expires_at < :now"
+
+
+def lock_time(epoch: float) -> str:
+    """``expires_at``'s form, as the state machine's ``$fromMillis`` writes it: ISO-8601 UTC with milliseconds."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    owner: str
+    expires_at: str
+
+    def live(self, now: float) -> bool:
+        return self.expires_at >= lock_time(now)
+
+
+class LockHeld(Exception):
+    """A live lock is held by someone else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +179,7 @@ class StateStore:
         ]
         carried_entries = sorted({_retry_entry(change) for change in carried})
         if carried_entries:
-            writes.append(self._retry_update("DELETE", carried_entries))
+            writes.append(self._retry_update("DELETE", carried_entries, self._reasons_of(carried_entries)))
         reasons = self._transact(writes)
         if reasons and reasons[0] == "ConditionalCheckFailed":
             raise StaleBatch(f"the watermark moved past {start.since} offset {start.offset} before the freeze")
@@ -174,6 +197,129 @@ class StateStore:
             for entry in entries
         ]
 
+    def read_retry_reasons(self) -> dict[str, str]:
+        """Employee id -> why its sync failed, as the batch logged it (several reasons joined by "; ")."""
+        item = self._get("retry")
+        reasons: dict[str, list[str]] = {}
+        for entry in item["why"]["SS"] if item and "why" in item else []:
+            retry_id, _, reason = entry.partition("\t")
+            reasons.setdefault(retry_id.removesuffix(_DELETED), []).append(reason)
+        return {employee_id: "; ".join(sorted(texts)) for employee_id, texts in reasons.items()}
+
+    # -- lock --------------------------------------------------------------------------------------------
+    def read_lock(self) -> Lock | None:
+        item = self._get("lock")
+        if item is None:
+            return None
+        return Lock(item.get("owner", {}).get("S", ""), item.get("expires_at", {}).get("S", ""))
+
+    def take_lock(self, owner: str, seconds: int) -> Lock:
+        """Take the lock as the state machine's Acquire Lock does: only when it is free or expired (``LockHeld``)."""
+        now = self._clock()
+        lock = Lock(owner, lock_time(now + seconds))
+        try:
+            with self._configured():
+                self._db.put_item(
+                    TableName=self._table,
+                    Item={"pk": {"S": "lock"}, "owner": {"S": lock.owner}, "expires_at": {"S": lock.expires_at}},
+                    ConditionExpression=_LOCK_IS_FREE,
+                    ExpressionAttributeValues={":now": {"S": lock_time(now)}},
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise LockHeld(f"the lock is held by {self._lock_owner()}") from None
+        return lock
+
+    def release_lock(self, lock: Lock) -> bool:
+        """Delete exactly this lock (owner and expiry): False when it changed since it was read."""
+        try:
+            with self._configured():
+                self._db.delete_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": "lock"}},
+                    ConditionExpression="#o = :owner AND expires_at = :expires",
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues={":owner": {"S": lock.owner}, ":expires": {"S": lock.expires_at}},
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def _lock_owner(self) -> str:
+        lock = self.read_lock()
+        return f"{lock.owner} until {lock.expires_at}" if lock else "another run"
+
+    # -- operator's changes ------------------------------------------------------------------------------
+    def reset_watermark(self, current: Watermark | None, since: str) -> Watermark:
+        """Start a new window at ``since`` (offset 0), if the watermark is still ``current`` (else ``StaleBatch``)
+        and no live lock is held (else ``LockHeld``). The version moves on, so the window is frozen afresh."""
+        start = current or Watermark(since, 0, NO_WATERMARK)
+        condition = _watermark_is(start)
+        condition.pop("Key")
+        version = max(start.version, 0) + 1
+        item = {"pk": {"S": "watermark"}, "since": {"S": since}, "offset": {"N": "0"}, "v": {"N": str(version)}}
+        reasons = self._transact(
+            [
+                {"ConditionCheck": self._lock_is_free()},
+                {"Put": {"TableName": self._table, "Item": item, **condition}},
+            ]
+        )
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise LockHeld(f"the lock is held by {self._lock_owner()}")
+        if reasons:
+            raise StaleBatch("the watermark moved while it was being reset")
+        return Watermark(since, 0, version)
+
+    def approve(self, snapshot: Snapshot) -> None:
+        """Let exactly this frozen window past the suspension guard; ``StaleBatch`` when it was frozen again."""
+        reasons = self._transact(
+            [
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": f"snapshot#{snapshot.since}"}},
+                        "ConditionExpression": "#f = :freeze",
+                        "ExpressionAttributeNames": {"#f": "freeze"},
+                        "ExpressionAttributeValues": {":freeze": {"S": snapshot.freeze_id}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": {"S": "approval"},
+                            "since": {"S": snapshot.since},
+                            "freeze": {"S": snapshot.freeze_id},
+                            "ttl": {"N": str(self._expiry())},
+                        },
+                    }
+                },
+            ]
+        )
+        if reasons:
+            raise StaleBatch(f"window {snapshot.since} was frozen again or finished before the approval")
+
+    def is_approved(self, snapshot: Snapshot) -> bool:
+        """Whether an operator approved this very freeze of the window (``approve``)."""
+        item = self._get("approval")
+        return (
+            item is not None
+            and bool(snapshot.freeze_id)
+            and (item.get("since", {}).get("S"), item.get("freeze", {}).get("S"))
+            == (snapshot.since, snapshot.freeze_id)
+        )
+
+    def _lock_is_free(self) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": {"pk": {"S": "lock"}},
+            "ConditionExpression": _LOCK_IS_FREE,
+            "ExpressionAttributeValues": {":now": {"S": lock_time(self._clock())}},
+        }
+
     # -- window counters ---------------------------------------------------------------------------------
     def read_counters(self, since: str) -> dict[str, int]:
         item = self._get(f"window#{since}") or {}
@@ -187,8 +333,10 @@ class StateStore:
         snapshot: Snapshot,
         counts: Mapping[str, int],
         failed: Iterable[Change],
+        reasons: Mapping[str, str] | None = None,
     ) -> None:
-        """Move the watermark from ``start`` to ``end`` with the batch's counters and failures, atomically."""
+        """Move the watermark from ``start`` to ``end`` with the batch's counters and failures (and why each
+        failed, by employee id, for ``status``), atomically."""
         moved = _watermark_is(start)
         moved["UpdateExpression"] = "SET #since = :since, #offset = :offset, #v = :next"
         moved.setdefault("ExpressionAttributeNames", {}).update({"#since": "since", "#offset": "offset", "#v": "v"})
@@ -204,11 +352,13 @@ class StateStore:
         if end.offset == 0:
             # The window is done: the next one freezes its own change list, even if its since is the same.
             writes.append({"Delete": {"TableName": self._table, "Key": {"pk": {"S": f"snapshot#{start.since}"}}}})
+        failed, why_failed = list(failed), reasons or {}
         failed_entries = sorted({_retry_entry(change) for change in failed})
         if failed_entries:
-            writes.append(self._retry_update("ADD", failed_entries))
-        reasons = self._transact(writes)
-        if reasons and reasons[0] == "ConditionalCheckFailed":
+            why = {f"{_retry_entry(c)}\t{why_failed[c.employee_id]}" for c in failed if c.employee_id in why_failed}
+            writes.append(self._retry_update("ADD", failed_entries, sorted(why)))
+        cancelled = self._transact(writes)
+        if cancelled and cancelled[0] == "ConditionalCheckFailed":
             raise StaleBatch(f"the watermark moved past {start.since} offset {start.offset}")
 
     def _counters_update(self, since: str, snapshot: Snapshot, counts: Mapping[str, int]) -> dict[str, Any]:
@@ -230,15 +380,26 @@ class StateStore:
             "ExpressionAttributeValues": values,
         }
 
-    def _retry_update(self, action: str, entries: list[str]) -> dict[str, Any]:
+    def _retry_update(self, action: str, entries: list[str], why: list[str]) -> dict[str, Any]:
+        values: dict[str, Any] = {":entries": {"SS": entries}}
+        expression = f"{action} ids :entries"
+        if why:
+            values[":why"] = {"SS": why}
+            expression += ", why :why"
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": {"pk": {"S": "retry"}},
-                "UpdateExpression": f"{action} ids :entries",
-                "ExpressionAttributeValues": {":entries": {"SS": entries}},
+                "UpdateExpression": expression,
+                "ExpressionAttributeValues": values,
             }
         }
+
+    def _reasons_of(self, entries: list[str]) -> list[str]:
+        """The retry item's reasons recorded for these entries (``<entry>\t<reason>``)."""
+        item = self._get("retry")
+        wanted = set(entries)
+        return sorted(w for w in (item["why"]["SS"] if item and "why" in item else []) if w.split("\t")[0] in wanted)
 
     def _transact(self, writes: list[Any]) -> list[str]:
         """Run the transaction; the cancellation reason codes per write if a condition failed, else []."""

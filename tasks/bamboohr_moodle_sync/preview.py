@@ -1,0 +1,152 @@
+"""What the next run would do to every employee of the window, planned by the batch's own engine.
+
+``preview_window`` reads the window as the next batch would (the frozen change list from the watermark's
+offset, or BambooHR's change list plus the retry list when nothing is frozen), asks the guard about it,
+and plans it slice by slice with ``Batch.plan_slice``, the method the batch writes from. Nothing is written
+and nothing is frozen. ``rows_of`` turns one slice's plan into one row per employee: pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .errors import SyncError
+from .guard import GuardVerdict
+from .models import Change, Employee, MoodleUser
+from .plan import COUNTERS
+
+if TYPE_CHECKING:
+    from .batch import Batch, PlannedSlice
+    from .state import Watermark
+
+Value = str | int
+ACTIONS = {  # a row's action -> the counter the batch adds it to
+    "create": "created",
+    "update": "updated",
+    "suspend": "suspended",
+    "reactivate": "reactivated",
+    "unchanged": "unchanged",
+    "skip": "skipped",
+    "fail": "failed",
+}
+_BY_KIND = {"updated": "update", "suspended": "suspend", "reactivated": "reactivate"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One employee of the window: what the run would do, why (skip and fail), each field before -> after."""
+
+    id: str
+    name: str
+    action: str
+    reason: str = ""
+    changes: Mapping[str, tuple[Value, Value]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        changes = {name: list(values) for name, values in self.changes.items()}
+        return {"id": self.id, "name": self.name, "action": self.action, "reason": self.reason, "changes": changes}
+
+
+@dataclass(frozen=True)
+class Preview:
+    since: str
+    offset: int
+    rows: list[Row]
+    guard: GuardVerdict | None
+    """None when the window is already under way (the guard counted it at offset 0) or the guard is lifted."""
+    frozen: bool = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(COUNTERS, 0)
+        for row in self.rows:
+            counts[ACTIONS[row.action]] += 1
+        return counts
+
+    def summary(self) -> dict[str, object]:
+        guard = self.guard.as_dict() if self.guard else {"would_stop": False}
+        return {
+            "since": self.since,
+            "offset": self.offset,
+            "entries": len(self.rows),
+            "frozen": self.frozen,
+            **self.counts,
+            "guard": guard,
+        }
+
+    def as_dict(self) -> dict[str, object]:
+        return {"summary": self.summary(), "employees": [row.as_dict() for row in self.rows]}
+
+
+def preview_window(batch: Batch, start: Watermark, *, full: bool = False) -> Preview:
+    """The rest of the window from ``start`` (or, ``full``, every employee since ``INITIAL_SINCE``), planned."""
+    from .batch import with_retries
+
+    store, snapshot = batch.store, batch.store.read_snapshot(start.since)
+    frozen = not full and snapshot is not None and (start.offset != 0 or snapshot.version == start.version)
+    offset = 0 if full else start.offset
+    if frozen and snapshot is not None:
+        entries = store.read_changes(snapshot, offset, snapshot.total - offset)
+    elif offset != 0:
+        raise SyncError(f"the change list of window {start.since} is gone (expired?): reset the watermark")
+    else:
+        since = batch.settings.initial_since if full else start.since
+        entries = with_retries(batch.bamboohr.changed_since(since), store.read_retry_entries()).changes
+    guard = batch.guard_verdict(entries, snapshot if frozen else None) if offset == 0 else None
+    rows: list[Row] = []
+    size = batch.settings.batch_size
+    for index in range(0, len(entries), size):
+        part = entries[index : index + size]
+        rows.extend(rows_of(part, batch.plan_slice(part)))
+    return Preview(batch.settings.initial_since if full else start.since, offset, rows, guard, frozen)
+
+
+def rows_of(changes: Sequence[Change], planned: PlannedSlice) -> list[Row]:
+    """One row per employee of the slice, in change-list order."""
+    plan, employees = planned.plan, planned.employees
+    accounts = {user.id: user for user in planned.accounts}
+    rows: dict[str, Row] = {}
+    for user in plan.creates:
+        changes_made = {name: ("", value) for name, value in user.fields.items() if value}
+        rows[user.employee_id] = Row(
+            user.employee_id, _name(employees.get(user.employee_id)), "create", "", changes_made
+        )
+    for update in plan.updates:
+        account = accounts.get(update.user_id)
+        before = {name: _current(account, name) for name in update.changes}
+        rows[update.employee_id] = Row(
+            update.employee_id,
+            _name(employees.get(update.employee_id), account),
+            _BY_KIND.get(update.kind, "update"),
+            "",
+            {name: (before[name], value) for name, value in update.changes.items()},
+        )
+    for employee_id in plan.unchanged:
+        rows[employee_id] = Row(employee_id, _name(employees.get(employee_id)), "unchanged")
+    for employee_id, reason in plan.skipped:
+        rows[employee_id] = Row(employee_id, _name(employees.get(employee_id)), "skip", reason)
+    for failure in plan.failures:
+        rows[failure.employee_id] = Row(
+            failure.employee_id, _name(employees.get(failure.employee_id)), "fail", failure.reason
+        )
+    ordered = dict.fromkeys(c.employee_id for c in changes)
+    return [rows[employee_id] for employee_id in ordered if employee_id in rows]
+
+
+def _current(account: MoodleUser | None, name: str) -> Value:
+    if account is None:
+        return ""
+    if name == "suspended":
+        return int(account.suspended)
+    return account.username if name == "username" else account.fields.get(name, "")
+
+
+def _name(employee: Employee | None, account: MoodleUser | None = None) -> str:
+    if employee is not None:
+        first = employee.get("preferredName") or employee.get("firstName") or ""
+        return f"{first} {employee.get('lastName') or ''}".strip()
+    if account is not None:
+        return f"{account.fields.get('firstname', '')} {account.fields.get('lastname', '')}".strip()
+    return ""
