@@ -88,7 +88,7 @@ class Batch:
             return BatchResult("empty", start, end)
 
         plan = self._plan(batch)
-        failures = self._write(plan)
+        failures = self.write(plan)
         counts = _with_write_failures(plan, failures)
         all_failures = plan.failures + failures
         self._log_records(plan, all_failures, log_context)
@@ -235,7 +235,7 @@ class Batch:
                 plan = plan_batch(batch, employees, AccountIndex(found), self.mapping)
         return PlannedSlice(plan, dict(employees), found)
 
-    def _write(self, plan: Plan) -> list[RecordFailure]:
+    def write(self, plan: Plan) -> list[RecordFailure]:
         failures: list[RecordFailure] = []
         if plan.creates:
             _, create_failures = self.moodle.create_users(

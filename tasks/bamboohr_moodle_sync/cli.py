@@ -1,6 +1,11 @@
 """The ``bamboohr-moodle-sync`` command.
 
 batch       sync one batch (the task image's command); exit codes in docs/contract.md
+status      the watermark, the window, the lock, the counters, the retry list    (--stack NAME or the environment)
+preview     what the next run would do to every employee, writing nothing
+approve     let the window the suspension guard stopped through, bound to that window
+reset       start a new window at --since; unlock: clear a lock nobody runs under
+sync-one    sync one employee now, outside any window
 emulate     run the BambooHR and Moodle emulators for trying the task by hand   (local extra)
 local-run   run the whole pipeline offline: state machine, tasks, emulators      (local extra)
 world       change the emulators' world by hand while emulate runs              (local extra)
@@ -118,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog=batch_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from .operations.cli import COMMANDS as OPERATOR_COMMANDS
+
+    for name, summary in OPERATOR_COMMANDS.items():
+        commands.add_parser(name, help=summary, add_help=False)
     commands.add_parser("emulate", help="run local BambooHR and Moodle emulators", add_help=False)
     commands.add_parser("local-run", help="run the whole pipeline offline", add_help=False)
     commands.add_parser("world", help="hire, edit, terminate, rehire employees while emulate runs", add_help=False)
@@ -126,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest:
             parser.error(f"batch takes its settings from the environment, not arguments: {' '.join(rest)}")
         return run_batch()
+    if args.command in OPERATOR_COMMANDS:
+        from .operations.cli import main as operate
+
+        return operate(args.command, rest)
     try:
         return _run_local(LOCAL_COMMANDS[args.command], rest)
     except KeyboardInterrupt:  # Ctrl-C while the local stand-ins load: one line, no traceback

@@ -18,9 +18,10 @@ from .moodle import MoodleClient
 from .state import StateStore
 
 
-def build_batch() -> Batch:
+def build_batch(**overrides: str) -> Batch:
+    """The batch of the environment's settings, with ``overrides`` on top (an operator's ``--stack``)."""
     route_module_loggers()
-    settings = load_settings()
+    settings = load_settings(**overrides)
     mapping = load_mapping(settings.mapping_file)
     # AWS_REGION (set on Fargate) wins; otherwise boto3's own chain (AWS_DEFAULT_REGION, config files).
     aws = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)

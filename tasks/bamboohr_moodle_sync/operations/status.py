@@ -1,0 +1,80 @@
+"""``status``: the watermark and its window, the lock, the window's counters, the retry list, the last executions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .target import Target
+
+EXECUTIONS_SHOWN = 5
+
+
+def status(target: Target, now: float | None = None) -> dict[str, Any]:
+    store = target.store
+    watermark = store.read_watermark()
+    since = watermark.since if watermark else None
+    snapshot = store.read_snapshot(since) if since else None
+    lock = store.read_lock()
+    reasons = store.read_retry_reasons()
+    retry = [
+        {"id": c.employee_id, "reason": reasons.get(c.employee_id, "")}
+        for c in sorted(store.read_retry_entries(), key=lambda c: c.employee_id)
+    ]
+    result: dict[str, Any] = {
+        "watermark": {"since": since, "offset": watermark.offset} if watermark else None,
+        "window": {"frozen": snapshot is not None, "entries": snapshot.total, "done": watermark.offset}
+        if snapshot is not None and watermark is not None
+        else None,
+        "lock": None,
+        "counters": store.read_counters(since) if since else {},
+        "retry": retry,
+    }
+    if lock is not None:
+        result["lock"] = {
+            "owner": lock.owner,
+            "expires_at": lock.expires_at,
+            "live": lock.live(time.time() if now is None else now),
+            "running": target.execution_running(lock.owner),
+        }
+    if target.sfn is not None and target.state_machine_arn:
+        listed = target.sfn.list_executions(stateMachineArn=target.state_machine_arn, maxResults=EXECUTIONS_SHOWN)
+        result["executions"] = [
+            {
+                "name": e["name"],
+                "status": e["status"],
+                "start": e["startDate"].isoformat(),
+                "stop": e["stopDate"].isoformat() if e.get("stopDate") else None,
+                "link": target.console_link(e["executionArn"]),
+            }
+            for e in listed["executions"]
+        ]
+    return result
+
+
+def status_text(result: dict[str, Any]) -> str:
+    watermark, window, lock = result["watermark"], result["window"], result["lock"]
+    lines = [
+        f"watermark: since {watermark['since']}, offset {watermark['offset']}"
+        if watermark
+        else "watermark: none yet (the first window starts at INITIAL_SINCE)"
+    ]
+    if window:
+        lines.append(f"window: {window['entries']} entries frozen, {window['done']} done")
+    if lock is None:
+        lines.append("lock: free")
+    else:
+        running = {True: ", its execution is running", False: ", its execution is not running", None: ""}
+        state = "live" if lock["live"] else "expired"
+        lines.append(f"lock: {state}, held by {lock['owner']} until {lock['expires_at']}{running[lock['running']]}")
+    counters = result["counters"]
+    if counters:
+        lines.append("counters so far: " + ", ".join(f"{name} {value}" for name, value in counters.items()))
+    lines.append(f"retry list: {len(result['retry'])} employee(s)")
+    lines += [f"  {entry['id']}: {entry['reason'] or '(no reason recorded)'}" for entry in result["retry"]]
+    for execution in result.get("executions", []):
+        lines.append(
+            f"execution {execution['name']}: {execution['status']}, {execution['start']} -> "
+            f"{execution['stop'] or 'running'}  {execution['link']}"
+        )
+    return "\n".join(lines)
