@@ -64,8 +64,8 @@ class Batch:
 
     def run(self) -> BatchResult:
         start = self._starting_point()
-        if start is None:
-            return BatchResult("stale", self._watermark_or_initial(), self._watermark_or_initial())
+        if start is None:  # SINCE/OFFSET that the watermark has left: start is what was asked for, end the watermark
+            return BatchResult("stale", self._asked_for(), self._watermark_or_initial())
         log_context = {"since": start.since, "offset": start.offset}
         logger.append_keys(**log_context)  # on every line of this batch, the clients' warnings included
         if self.settings.dry_run:
@@ -144,6 +144,11 @@ class Batch:
     @property
     def _size(self) -> int:
         return self.settings.batch_size
+
+    def _asked_for(self) -> Watermark:
+        current = self._watermark_or_initial()
+        offset = current.offset if self.settings.offset is None else self.settings.offset
+        return Watermark(self.settings.since or current.since, offset)
 
     def _watermark_or_initial(self) -> Watermark:
         return self.store.read_watermark() or Watermark(self.settings.initial_since, 0)

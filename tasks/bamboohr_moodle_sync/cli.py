@@ -82,6 +82,14 @@ def run_batch() -> int:
     except Exception as exc:  # a bug: the traceback goes to the log, one line to stderr
         logger.exception("unexpected error")
         return _fail(EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (traceback in the log above)")
+    if result.outcome == "stale" and result.start != result.end:
+        print(
+            f"batch stale: asked for SINCE={result.start.since} OFFSET={result.start.offset}, but the watermark is at "
+            f"since {result.end.since} offset {result.end.offset}; nothing was done (a late duplicate task is "
+            "harmless). To move the watermark, use `bamboohr-moodle-sync reset --since T`",
+            file=sys.stderr,
+        )
+        return 0
     if result.outcome == "empty":
         print(f"batch empty: nothing changed since {result.start.since}", file=sys.stderr)
         return 0

@@ -286,3 +286,17 @@ def test_sync_one_refuses_while_a_drain_holds_the_lock(world: World) -> None:
     answer = operate(world, "sync-one", ada)
     assert answer.code == 1 and "drain" in answer.out
     assert world.moodle.emulator.users() == []
+
+
+def test_a_hand_set_since_the_watermark_has_left_says_so_and_points_to_reset(world: World) -> None:
+    world.bamboohr.emulator.seed(5)
+    world.drain()
+    watermark = world.watermark
+    assert watermark is not None
+    run = world.run_batch(SINCE="2026-01-01T00:00:00Z", OFFSET="0")
+    last = run.stderr.strip().splitlines()[-1]
+    assert run.exit_code == 0
+    assert "asked for SINCE=2026-01-01T00:00:00Z OFFSET=0" in last
+    assert f"the watermark is at since {watermark.since} offset 0" in last
+    assert "nothing was done" in last and "reset --since" in last
+    assert world.watermark == watermark
