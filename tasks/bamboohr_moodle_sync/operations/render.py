@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ..preview import Preview
+from ..preview import Preview, Row
 
 GUARD_WORDS = {True: "WOULD STOP this window", False: "would let it through"}
 
@@ -28,13 +30,21 @@ def summary_text(preview: Preview) -> str:
 
 
 def preview_text(preview: Preview) -> str:
-    lines = [summary_text(preview), ""]
-    for row in preview.rows:
-        detail = row.reason or "; ".join(
-            f"{name}: {before!r} -> {after!r}" for name, (before, after) in row.changes.items()
-        )
-        lines.append(f"{row.id:>8}  {row.action:<10}  {row.name[:30]:<30}  {detail}".rstrip())
-    return "\n".join(lines)
+    return "\n".join([summary_text(preview), "", *(row_line(row) for row in preview.rows)])
+
+
+def row_line(row: Row) -> str:
+    """One employee: id, action, name, then the reason or each change as before -> after."""
+    detail = row.reason or "; ".join(
+        f"{name}: {before!r} -> {after!r}" for name, (before, after) in row.changes.items()
+    )
+    return f"{row.id:>8}  {row.action:<10}  {row.name[:30]:<30}  {detail}".rstrip()
+
+
+def row_from(data: Mapping[str, Any]) -> Row:
+    """A row back from ``Row.as_dict`` (a dry run's log line)."""
+    changes = {name: (values[0], values[1]) for name, values in data.get("changes", {}).items()}
+    return Row(str(data["id"]), str(data.get("name", "")), str(data["action"]), str(data.get("reason", "")), changes)
 
 
 def write_csv(preview: Preview, path: Path) -> None:

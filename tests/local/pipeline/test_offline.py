@@ -126,8 +126,8 @@ def test_bamboohr_edits_during_the_drain_reach_moodle_in_the_next_window(make_pi
 
 def test_a_dry_run_against_real_endpoints_writes_nothing_and_shows_the_plan(make_pipeline: MakePipeline) -> None:
     with running_bamboohr(employees=15) as bamboohr, running_moodle() as moodle:
-        pipeline = make_pipeline(  # a dry run plans one batch: make it cover the window
-            batch_size=100, real_bamboohr=(bamboohr.api_url, bamboohr.api_key), real_moodle=(moodle.url, moodle.token)
+        pipeline = make_pipeline(  # batches of 10: the dry run still plans the whole window of 15
+            batch_size=10, real_bamboohr=(bamboohr.api_url, bamboohr.api_key), real_moodle=(moodle.url, moodle.token)
         )
         chain = drain(pipeline)
         assert chain[-1]["status"] == "SUCCEEDED"
@@ -137,7 +137,7 @@ def test_a_dry_run_against_real_endpoints_writes_nothing_and_shows_the_plan(make
         shown = io.StringIO()
         report_dry_run(pipeline.tasks.runs, shown)
         created = expected_active_accounts(bamboohr.emulator.employees())
-        assert f"would have: {len(created)} created" in shown.getvalue()
+        assert f"The window would be: {len(created)} created" in shown.getvalue()
 
 
 # ------------------------------------------------------------------ how Fargate fails, and what the run does then

@@ -142,3 +142,28 @@ def test_the_graph_tells_the_run_s_story_by_the_colour_of_each_state(make_pipeli
     assert {name: classes[name] for name in expected} == expected
     assert f'<h2 class="execution {status}"' in page
     assert page.count('class="caught"') == caught_edges, "untaken Catch edges must not be drawn"
+
+
+def test_local_run_max_suspensions_stops_the_window_and_allow_mass_suspend_lets_it_through(
+    make_pipeline: MakePipeline,
+) -> None:
+    def with_leavers(**options: Any) -> Pipeline:
+        """A backlog in which every employee an earlier sync gave an active account has left since."""
+        pipeline = make_pipeline(employees=80, batch_size=20, max_suspensions=0, **options)
+        assert pipeline.bamboohr is not None
+        for user in pipeline.moodle_users():
+            if user.get("idnumber") and not user.get("suspended"):
+                pipeline.bamboohr.emulator.terminate(str(user["idnumber"]))
+        return pipeline
+
+    def suspended(pipeline: Pipeline) -> int:
+        return sum(1 for u in pipeline.moodle_users() if u["suspended"])
+
+    stopped = with_leavers()
+    before = suspended(stopped)
+    assert runner.run(stopped, runner.Progress(20, io.StringIO())) == 1
+    assert [run.exit_code for run in stopped.tasks.runs] == [3], "the guard stopped the first task, not rerun"
+    assert suspended(stopped) == before
+    allowed = with_leavers(allow_mass_suspend=True)
+    assert runner.run(allowed, runner.Progress(20, io.StringIO())) == 0
+    assert suspended(allowed) > before + 3

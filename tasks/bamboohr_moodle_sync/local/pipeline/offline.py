@@ -43,6 +43,8 @@ class Options:
     run_task_faults: dict[int, fargate.RunTaskFault] = field(default_factory=dict)  # by RunTask number
     start_faults: dict[int, fargate.StartFailure] = field(default_factory=dict)  # by RunTask number
     batch_timeout_s: int | None = None  # BatchTimeoutSeconds (the template's default otherwise)
+    max_suspensions: int | None = None  # MaxSuspensions (the template's default otherwise)
+    allow_mass_suspend: bool = False  # the execution's input {"allowMassSuspend": true}
     time_scale: float = 1.0  # multiplies the ASL's Retry intervals
     adopt_accounts: int = 3  # hand-made Moodle accounts matching employees, for the task to adopt
     previous_sync: bool = True  # Moodle already holds accounts from an earlier sync: some stale, leavers, returners
@@ -235,6 +237,8 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
         }
         if options.batch_timeout_s is not None:
             parameters["BatchTimeoutSeconds"] = str(options.batch_timeout_s)
+        if options.max_suspensions is not None:
+            parameters["MaxSuspensions"] = str(options.max_suspensions)
         deployment = stack.deploy(local, options.template, parameters, {"bamboohr": api_key, "moodle": token})
         iam_enforcement.enforce(deployment)
         resources.callback(iam_enforcement.configure, None)

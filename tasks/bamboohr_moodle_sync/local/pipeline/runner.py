@@ -28,6 +28,7 @@ from bamboohr_moodle_sync.local.aws.stack import load_template
 from bamboohr_moodle_sync.local.pipeline import graph
 from bamboohr_moodle_sync.local.pipeline.offline import TEMPLATE, Options, Pipeline, running_pipeline
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
+from bamboohr_moodle_sync.operations.render import row_from, row_line
 
 FAULTS_HELP = (
     "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS, "
@@ -119,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=500,
         help="continue as new after this many batches (default 500)",
     )
+    parser.add_argument(
+        "--max-suspensions",
+        type=ranged(int, template_range("MaxSuspensions")[0]),
+        help="MaxSuspensions of the deployed stack (default: the template's 50; the guard also allows "
+        "MaxSuspensionsPercent of the active accounts the sync manages)",
+    )
+    parser.add_argument(
+        "--allow-mass-suspend",
+        action="store_true",
+        help='start the execution with input {"allowMassSuspend": true}: the suspension guard is lifted for it',
+    )
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE", help=FAULTS_HELP)
     parser.add_argument(
         "--time-scale",
@@ -147,6 +159,8 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
         moodle_faults=Faults(seed=2),
         time_scale=args.time_scale,
         output=args.output,
+        max_suspensions=args.max_suspensions,
+        allow_mass_suspend=args.allow_mass_suspend,
     )
     for fault in args.fault:
         try:
@@ -309,24 +323,31 @@ def run(pipeline: Pipeline, progress: Progress) -> int:
         print(f"BambooHR emulator: {pipeline.bamboohr.api_url} ({options.employees} employees)", file=sys.stderr)
     if pipeline.moodle is not None:
         print(f"Moodle emulator: {pipeline.moodle.url}", file=sys.stderr)
-    execution_arn = pipeline.start({})
+    execution_arn = pipeline.start({"allowMassSuspend": True} if options.allow_mass_suspend else {})
     print(f"Started {execution_arn}", file=sys.stderr)
     chain = pipeline.follow_chain(execution_arn, timeout_s=24 * 3600)
-    report(pipeline, chain)
-    if options.real_bamboohr or options.real_moodle:
+    if options.real_bamboohr or options.real_moodle:  # the plan first: the run's own counters are all zero
         report_dry_run(pipeline.tasks.runs)
+    report(pipeline, chain)
     return 0 if chain[-1]["status"] == "SUCCEEDED" else 1
 
 
 def report_dry_run(runs: Sequence[TaskRun], out: TextIO = sys.stdout, shown: int = 20) -> None:
-    """What a dry run would have done: the plan each task logged (nothing was written anywhere)."""
+    """What a dry run would do: the preview each task logged (``bamboohr-moodle-sync preview``'s engine and rows);
+    nothing was written anywhere."""
     for run in runs:
         lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines() if run.log_path.exists() else []
         plans = [json.loads(line) for line in lines if line.startswith("{") and '"dry run: planned' in line]
         for plan in plans:
             counts = ", ".join(f"{count} {name}" for name, count in plan["counts"].items())
-            out.write(f"\n== Dry run, nothing written. Task {run.number} would have: {counts}\n")
-            for kind in ("create", "update", "failed"):
-                entries = plan["plan"].get(kind, [])
-                more = f" (+{len(entries) - shown} more in {run.log_path})" if len(entries) > shown else ""
-                out.write(f"{kind}: {'; '.join(entries[:shown]) or '-'}{more}\n")
+            guard = plan.get("guard") or {}
+            stop = " The suspension guard WOULD STOP this window." if guard.get("would_stop") else ""
+            out.write(f"\n== Dry run, nothing written. The window would be: {counts}.{stop}\n")
+            rows = [row_from(row) for row in plan["plan"]]
+            changed = [row for row in rows if row.action != "unchanged"]
+            for row in changed[:shown]:
+                out.write(row_line(row) + "\n")
+            if len(changed) > shown:
+                out.write(
+                    f"(+{len(changed) - shown} more in {run.log_path}; `bamboohr-moodle-sync preview` shows all)\n"
+                )
