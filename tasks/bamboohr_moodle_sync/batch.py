@@ -20,8 +20,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .bamboohr import BambooHRClient
+from .cohorts import missing_functions, removals_message, window_removals
+from .cohorts import plan_for as cohort_plan_for
+from .cohorts import write_plan as write_memberships
 from .config import Settings
-from .errors import MassSuspensionBlocked, SyncError
+from .errors import CohortRemovalsBlocked, ConfigError, MassSuspensionBlocked, SyncError
 from .guard import GuardVerdict, assess, stop_message
 from .http import RETRIES
 from .log import logger
@@ -29,7 +32,7 @@ from .lookups import accounts_for, accounts_with_emails_ignoring_case
 from .mapping import FieldMapping
 from .models import Change, ChangeList, Employee, MoodleUser, RecordFailure
 from .moodle import MoodleClient
-from .plan import AccountIndex, Plan, create_payload, plan_batch
+from .plan import AccountIndex, Plan, batch_members, create_payload, plan_batch
 from .state import NO_WATERMARK, FreezeLost, Snapshot, StaleBatch, StateStore, Watermark
 
 Outcome = Literal["committed", "final", "stale", "dry-run", "empty"]
@@ -135,6 +138,8 @@ class Batch:
         """One line per skipped and per failed record: employee id and reason (values only with LOG_PERSONAL_DATA)."""
         for employee_id, reason in plan.skipped:
             self.log("record skipped", extra={**context, "employee_id": employee_id, "reason": reason})
+        for employee_id, reason in plan.warnings:
+            self.log("record warning", extra={**context, "employee_id": employee_id, "reason": reason})
         for failure in failures:
             extra = {**context, "employee_id": failure.employee_id, "reason": failure.reason}
             if self.settings.log_personal_data and failure.personal:
@@ -181,6 +186,7 @@ class Batch:
         if snapshot is not None and snapshot.version == start.version:  # a rerun of the first batch, or approved
             entries = self.store.read_changes(snapshot, 0, snapshot.total)
             self._guard(entries, snapshot)
+            self._guard_cohorts(entries, snapshot)
             return snapshot, entries
         if start.offset != 0:
             raise SyncError(
@@ -203,7 +209,25 @@ class Batch:
             self.log("another task froze this window first; using its change list", extra={"since": start.since})
             snapshot, entries = adopted, self.store.read_changes(adopted, 0, adopted.total)
         self._guard(entries, snapshot)
+        self._guard_cohorts(entries, snapshot)
         return snapshot, entries
+
+    def _guard_cohorts(self, window: Sequence[Change], snapshot: Snapshot) -> None:
+        """With ``[cohorts]``: the token's service must offer the cohort functions (else exit 2 naming them), and a
+        window that would remove more owned memberships than ``MAX_COHORT_REMOVALS`` stops before it writes."""
+        if not self.mapping.cohorts:
+            return
+        missing = missing_functions(self.moodle)
+        if missing:
+            raise ConfigError(
+                f"the Moodle token's service lacks {', '.join(missing)}, which [cohorts] in MAPPING_FILE needs: "
+                "add them to the service (Site administration > Server > Web services > External services)"
+            )
+        if self.settings.allow_cohort_removals or self.store.is_approved(snapshot):
+            return
+        removals = window_removals(window, self.bamboohr, self.moodle, self.mapping)
+        if len(removals.remove) > self.settings.max_cohort_removals:
+            raise CohortRemovalsBlocked(removals_message(removals, self.settings.max_cohort_removals, snapshot.since))
 
     def guard_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> GuardVerdict | None:
         """What the guard says of a whole window (None when ``ALLOW_MASS_SUSPEND`` lifts it); nothing is written."""
@@ -238,12 +262,16 @@ class Batch:
             if any(u.id not in known for u in more):
                 found = found + more
                 plan = plan_batch(batch, employees, AccountIndex(found), self.mapping)
+        if self.mapping.cohorts:
+            members = batch_members(plan, employees, AccountIndex(found), self.mapping)
+            plan.memberships = cohort_plan_for(self.moodle, self.mapping, members)
         return PlannedSlice(plan, dict(employees), found)
 
     def write(self, plan: Plan) -> list[RecordFailure]:
         failures: list[RecordFailure] = []
+        created: list[tuple[str, int]] = []
         if plan.creates:
-            _, create_failures = self.moodle.create_users(
+            created, create_failures = self.moodle.create_users(
                 [create_payload(u, self.settings.moodle_auth) for u in plan.creates]
             )
             failures += create_failures
@@ -251,6 +279,8 @@ class Batch:
             by_user_id = {str(u.user_id): u.employee_id for u in plan.updates}
             for failure in self.moodle.update_users([u.payload() for u in plan.updates]):
                 failures.append(RecordFailure(by_user_id.get(failure.employee_id, failure.employee_id), failure.reason))
+        if self.mapping.cohorts:  # after the accounts: a new account's memberships need its id
+            failures += write_memberships(self.moodle, plan.memberships, dict(created)).failures
         return failures
 
 
@@ -265,8 +295,7 @@ def with_retries(changed: ChangeList, carried: Sequence[Change]) -> ChangeList:
 def _with_write_failures(plan: Plan, failures: Sequence[RecordFailure]) -> dict[str, int]:
     """The plan's counts, with each record Moodle refused moved from its planned outcome to ``failed``."""
     counts = plan.counts()
-    kinds = {u.employee_id: u.kind for u in plan.updates}
-    for failure in failures:
-        counts[kinds.get(failure.employee_id, "created")] -= 1
+    for employee_id in dict.fromkeys(f.employee_id for f in failures):  # an account and a cohort failure: once
+        counts[plan.outcome_of(employee_id)] -= 1
         counts["failed"] += 1
     return counts

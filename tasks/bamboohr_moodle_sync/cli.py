@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import AuthenticationFailed, ConfigError, MassSuspensionBlocked, SyncError
+from .errors import AuthenticationFailed, CohortRemovalsBlocked, ConfigError, MassSuspensionBlocked, SyncError
 from .log import logger
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_GUARD = 1, 2, 3
@@ -44,6 +44,8 @@ BATCH_VARIABLES = {
     "MAX_SUSPENSIONS": "the suspension guard: most active accounts one window may suspend ...",
     "MAX_SUSPENSIONS_PERCENT": "... or this percentage of the active accounts the sync manages, if more",
     "ALLOW_MASS_SUSPEND": "1: lift the suspension guard for this run",
+    "MAX_COHORT_REMOVALS": "the cohort guard: most owned cohort memberships one window may remove",
+    "ALLOW_COHORT_REMOVALS": "1: lift the cohort guard for this run",
     "DRY_RUN": "1: plan and log, write nothing",
     "INITIAL_SINCE": "where the first window starts",
     "MAPPING_FILE": "a TOML file overriding the field mapping",
@@ -61,7 +63,7 @@ def batch_epilog() -> str:
         shown = ("on" if spec.default else "off") if isinstance(spec.default, bool) else spec.default
         default = "" if spec.is_required() or spec.default is None else f" [default: {shown}]"
         lines.append(f"  {variable:<25}{BATCH_VARIABLES.get(variable, '')}{default}")
-    lines.append("exit codes: 0 committed or nothing to do, 1 failed (rerun), 2 configuration, 3 suspension guard")
+    lines.append("exit codes: 0 committed or nothing to do, 1 failed (rerun), 2 configuration, 3 guard")
     return "\n".join(lines)
 
 
@@ -73,7 +75,7 @@ def run_batch() -> int:
         result = build_batch().run()
     except (ConfigError, AuthenticationFailed) as exc:  # not worth a rerun: the settings or a secret must change
         return _fail(EXIT_CONFIG, str(exc))
-    except MassSuspensionBlocked as exc:
+    except (MassSuspensionBlocked, CohortRemovalsBlocked) as exc:
         return _fail(EXIT_GUARD, str(exc))
     except SyncError as exc:
         return _fail(EXIT_FAILED, str(exc))

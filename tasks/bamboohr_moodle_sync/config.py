@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     max_suspensions: int = Field(default=50, ge=0)
     max_suspensions_percent: float = Field(default=5.0, ge=0, le=100)
     allow_mass_suspend: bool = False
+    max_cohort_removals: int = Field(default=50, ge=0)
+    """The cohort guard: most owned cohort memberships one window may remove (with cohort-sync's default
+    "unenrol" action a removal unenrols the user)."""
+    allow_cohort_removals: bool = False
     dry_run: bool = False
     initial_since: str = "1970-01-01T00:00:00Z"
     mapping_file: Path | None = None

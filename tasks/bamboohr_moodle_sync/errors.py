@@ -7,7 +7,8 @@
     ├── ServiceRejected            the service answered no (HTTP status, Moodle errorcode)
     │   └── AuthenticationFailed   the credentials were refused: fix the secret the message names
     ├── FieldNotVisible            BambooHR left a field out for every employee (key lacks permission)
-    └── MassSuspensionBlocked      the window would suspend more accounts than MAX_SUSPENSIONS allows
+    ├── MassSuspensionBlocked      the window would suspend more accounts than MAX_SUSPENSIONS allows
+    └── CohortRemovalsBlocked      the window would remove more cohort members than MAX_COHORT_REMOVALS allows
 
 Per-record problems (a bad e-mail, one rejected user) are not errors: they are ``RecordFailure`` values.
 No message ever carries a secret: clients put tokens in headers or bodies, never in URLs or messages.
@@ -75,4 +76,8 @@ class FieldNotVisible(SyncError):
 
 
 class MassSuspensionBlocked(SyncError):
+    pass
+
+
+class CohortRemovalsBlocked(SyncError):
     pass

@@ -16,6 +16,21 @@ A mapping file (TOML, ``MAPPING_FILE``) replaces entries of this table, for exam
     city = ["location"]
     institution = []      # stop syncing institution
 
+    [profile_fields]      # Moodle custom profile field shortname = BambooHR field
+    jobtitle = "jobTitle"                                  # text: the value as BambooHR gives it
+    hiredate = { from = "hireDate", type = "datetime" }    # a date-only field, from YYYY-MM-DD
+
+    [cohorts]             # one owned cohort per distinct value: idnumber bamboohr:<field>:<value>
+    department = "Department: {value}"
+
+    [cohort_settings]
+    leavers = "keep"      # or "remove": what a suspended account's owned memberships do
+
+Profile fields and cohort values are part of ``DesiredUser``: ``profile`` holds the raw value to send per
+shortname ("" clears it; a date as ``YYYY-MM-DD``, which Moodle stores as that day in the site's time zone,
+docs/moodle.md), ``cohorts`` the trimmed value per cohort rule ("" for none). A date BambooHR gives that is not
+a date is a per-record warning and that field is left out (Moodle would store a wrong date silently).
+
 Values are checked before they reach Moodle, because a real Moodle 4.5 with debugging off answers every
 validation failure with the same reason-less ``invalidparameter``: names must be non-empty, the e-mail
 valid and at most 100 characters, the username non-empty after cleaning. Over-long names, department,
@@ -25,11 +40,14 @@ with ``dmlwriteexception``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any, Literal
 
 from .errors import ConfigError
 from .models import Employee, RecordFailure
@@ -60,6 +78,15 @@ COLUMN_SIZES: Mapping[str, int] = {
 }
 TRUNCATED_FIELDS = frozenset({"firstname", "lastname", "department", "institution", "city"})
 
+COHORT_PREFIX = "bamboohr:"
+"""Cohorts whose idnumber starts with this are owned by the sync; no other cohort is ever touched."""
+COHORT_IDNUMBER_SIZE = 100  # cohort.idnumber (lib/db/install.xml; longer -> dmlwriteexception, docs/moodle.md)
+COHORT_NAME_SIZE = 254
+EMPTY_DATES = frozenset({"", "0000-00-00"})
+ProfileType = Literal["text", "datetime"]
+Leavers = Literal["keep", "remove"]
+_SHORTNAME = re.compile(r"^[A-Za-z0-9_-]+$")  # customfields[][type] is PARAM_ALPHANUMEXT
+
 _USERNAME_DROP = re.compile(r"[^-._@a-z0-9]")
 # Moodle's validate_email: PHPMailer's address check, which is PHP's FILTER_VALIDATE_EMAIL in practice.
 _EMAIL = re.compile(
@@ -76,6 +103,12 @@ class DesiredUser:
     active: bool
     fields: Mapping[str, str]
     """Moodle profile fields, idnumber included, already cleaned, checked and truncated."""
+    profile: Mapping[str, str] = field(default_factory=dict)
+    """Custom profile field shortname -> the value to send ("" clears; a date as YYYY-MM-DD)."""
+    cohorts: Mapping[str, str] = field(default_factory=dict)
+    """Cohort rule (BambooHR field) -> the employee's trimmed value ("" for none of that rule's cohorts)."""
+    warnings: tuple[str, ...] = ()
+    """Per-record warnings (no personal data): values left out of ``profile`` and why."""
 
     @property
     def username(self) -> str:
@@ -86,17 +119,74 @@ class DesiredUser:
         return self.fields["email"]
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileField:
+    """``[profile_fields]`` entry: Moodle custom profile field ``shortname`` from BambooHR field ``source``."""
+
+    shortname: str
+    source: str
+    type: ProfileType = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class CohortRule:
+    """``[cohorts]`` entry: one owned cohort per distinct value of BambooHR ``field``, named by ``template``."""
+
+    field: str
+    template: str
+
+    def idnumber(self, value: str) -> str:
+        """``bamboohr:<field>:<value>``; past Moodle's 100 characters, cut and given a stable hash suffix."""
+        full = f"{COHORT_PREFIX}{self.field}:{value}"
+        if len(full) <= COHORT_IDNUMBER_SIZE:
+            return full
+        digest = hashlib.sha256(value.encode()).hexdigest()[:10]
+        return f"{full[: COHORT_IDNUMBER_SIZE - 11]}~{digest}"
+
+    def name(self, value: str) -> str:
+        return self.template.replace("{value}", value)[:COHORT_NAME_SIZE]
+
+    def owns(self, idnumber: str) -> bool:
+        return idnumber.startswith(f"{COHORT_PREFIX}{self.field}:")
+
+
 @dataclass(frozen=True)
 class FieldMapping:
     fields: Mapping[str, tuple[str, ...]]
+    profile_fields: tuple[ProfileField, ...] = ()
+    cohorts: tuple[CohortRule, ...] = ()
+    leavers: Leavers = "keep"
 
     @property
     def source_fields(self) -> list[str]:
-        """The BambooHR fields to ask for: the mapped ones plus ``id`` and ``status``."""
+        """The BambooHR fields to ask for: the mapped ones, profile field and cohort sources, ``id``, ``status``."""
         wanted = {"id", "status"}
         for sources in self.fields.values():
             wanted.update(sources)
+        wanted.update(p.source for p in self.profile_fields)
+        wanted.update(rule.field for rule in self.cohorts)
         return sorted(wanted)
+
+    def cohort_values(self, employee: Employee) -> dict[str, str]:
+        """Cohort rule -> the employee's trimmed value ("" when empty): which owned cohort of each rule is theirs."""
+        return {rule.field: (employee.get(rule.field) or "").strip() for rule in self.cohorts}
+
+    def profile_values(self, employee: Employee) -> tuple[dict[str, str], tuple[str, ...]]:
+        """Shortname -> value to send, and warnings for values left out (an unreadable date)."""
+        values: dict[str, str] = {}
+        warnings: list[str] = []
+        for profile in self.profile_fields:
+            raw = (employee.get(profile.source) or "").strip()
+            if profile.type == "datetime":
+                if raw in EMPTY_DATES:
+                    raw = ""
+                elif not _is_date(raw):
+                    warnings.append(
+                        f"{profile.source} is not a YYYY-MM-DD date: profile field {profile.shortname} left as it is"
+                    )
+                    continue
+            values[profile.shortname] = raw
+        return values, tuple(warnings)
 
     def desired_user(self, employee: Employee) -> DesiredUser | RecordFailure:
         employee_id = str(employee["id"])
@@ -111,7 +201,23 @@ class FieldMapping:
         problem = _first_problem(values)
         if problem:
             return RecordFailure(employee_id, *problem)
-        return DesiredUser(employee_id, active=employee.get("status") != "Inactive", fields=values)
+        profile, warnings = self.profile_values(employee)
+        return DesiredUser(
+            employee_id,
+            active=employee.get("status") != "Inactive",
+            fields=values,
+            profile=profile,
+            cohorts=self.cohort_values(employee),
+            warnings=warnings,
+        )
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def clean_username(value: str) -> str:
@@ -144,9 +250,10 @@ def load_mapping(path: Path | None) -> FieldMapping:
     if path is None:
         return FieldMapping(fields)
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("fields", {})
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"MAPPING_FILE {path}: {exc}") from exc
+    table = document.get("fields", {})
     for moodle_field, sources in table.items():
         if moodle_field not in SYNCABLE_FIELDS:
             raise ConfigError(
@@ -158,4 +265,50 @@ def load_mapping(path: Path | None) -> FieldMapping:
         if moodle_field in REQUIRED_FIELDS and not sources:
             raise ConfigError(f"MAPPING_FILE {path}: {moodle_field} is required by Moodle and cannot be unmapped")
         fields[moodle_field] = tuple(sources)
-    return FieldMapping({k: v for k, v in fields.items() if v})
+    return FieldMapping(
+        {k: v for k, v in fields.items() if v},
+        profile_fields=_profile_fields(path, document.get("profile_fields", {})),
+        cohorts=_cohort_rules(path, document.get("cohorts", {})),
+        leavers=_leavers(path, document.get("cohort_settings", {})),
+    )
+
+
+def _profile_fields(path: Path, table: Any) -> tuple[ProfileField, ...]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"MAPPING_FILE {path}: [profile_fields] must be a table")
+    found = []
+    for shortname, spec in table.items():
+        where = f"MAPPING_FILE {path}: profile field {shortname!r}"
+        if not _SHORTNAME.match(shortname):
+            raise ConfigError(f"{where}: a Moodle shortname has only letters, digits, _ and -")
+        spec = {"from": spec} if isinstance(spec, str) else spec
+        if not isinstance(spec, dict) or not isinstance(spec.get("from"), str) or not spec["from"]:
+            raise ConfigError(f'{where}: give a BambooHR field name, or {{ from = "...", type = "text|datetime" }}')
+        kind = spec.get("type", "text")
+        if kind not in ("text", "datetime") or set(spec) - {"from", "type"}:
+            raise ConfigError(f'{where}: type is "text" or "datetime", and only from and type are read')
+        found.append(ProfileField(shortname, spec["from"], kind))
+    return tuple(found)
+
+
+def _cohort_rules(path: Path, table: Any) -> tuple[CohortRule, ...]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"MAPPING_FILE {path}: [cohorts] must be a table")
+    rules = []
+    for source, template in table.items():
+        if not isinstance(template, str) or "{value}" not in template:
+            raise ConfigError(
+                f"MAPPING_FILE {path}: cohort {source!r} needs a name template with {{value}}, "
+                '"Department: {value}" for example'
+            )
+        if ":" in source:
+            raise ConfigError(f"MAPPING_FILE {path}: cohort field {source!r} cannot contain ':'")
+        rules.append(CohortRule(source, template))
+    return tuple(rules)
+
+
+def _leavers(path: Path, table: Any) -> Leavers:
+    leavers = table.get("leavers", "keep") if isinstance(table, dict) else None
+    if leavers not in ("keep", "remove"):
+        raise ConfigError(f'MAPPING_FILE {path}: [cohort_settings] leavers is "keep" or "remove"')
+    return "remove" if leavers == "remove" else "keep"

@@ -69,7 +69,15 @@ over-long value as ``dmlwriteexception``. Every other errorcode propagates at on
 
 FindField = Literal["id", "idnumber", "username", "email"]
 
-READ_FUNCTIONS = frozenset({"core_webservice_get_site_info", "core_user_get_users_by_field", "core_user_get_users"})
+READ_FUNCTIONS = frozenset(
+    {
+        "core_webservice_get_site_info",
+        "core_user_get_users_by_field",
+        "core_user_get_users",
+        "core_cohort_get_cohorts",
+        "core_cohort_get_cohort_members",
+    }
+)
 """Functions that change nothing: the transport may resend them after a read timeout. Every other one is a write."""
 
 
@@ -332,6 +340,17 @@ class MoodleClient:
             return []
 
         return drop
+
+    # -- for the cohort calls (``cohorts``) --------------------------------------------------------
+
+    def call(self, function: str, arguments: Mapping[str, object]) -> Any:
+        """One web-service call, sent and answered as every call of this client (errors included)."""
+        return self._call(function, arguments)
+
+    def fitting(self, records: Sequence[Any], *, base: int = 0) -> Iterator[list[Any]]:
+        """``records`` in consecutive chunks that each fit one call under ``max_input_vars`` (``base``: the
+        call's other variables); a record too large alone is a ``ValueError``."""
+        return self._chunks(list(records), base=base)
 
     # -- transport ----------------------------------------------------------------------------
 

@@ -196,6 +196,10 @@ def _applied(record: Record, user: MoodleUser | None) -> bool:
         if name == "suspended":
             if user.suspended != bool(value):
                 return False
+        elif name == "customfields":  # a date reads back as a Unix time: resent, which sets the same date again
+            pairs = value if isinstance(value, list) else []
+            if any(user.fields.get(f"profile_field_{p['type']}", "") != str(p["value"]) for p in pairs):
+                return False
         elif (user.username if name == "username" else user.fields.get(name, "")) != str(value):
             return False
     return True

@@ -15,19 +15,35 @@ A record that cannot be synced (no valid e-mail, a username or e-mail held by an
 account or claimed earlier in the batch) becomes a ``RecordFailure``; the rest of the batch goes on. Its
 reason names the field and the employee or Moodle user that holds the value, never the value itself.
 E-mail addresses are compared ignoring case, as Moodle's uniqueness check does.
+
+Custom profile fields (``[profile_fields]``) take part in the no-op check like any other field, against the raw
+values Moodle returns (left out when empty); a date-only field is compared as a calendar date (``same_date``).
+Cohort memberships are planned after the accounts (``memberships``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Literal
 
-from .mapping import DesiredUser, FieldMapping
+from .mapping import DesiredUser, FieldMapping, ProfileField
+from .memberships import Member, MembershipPlan
 from .models import Change, Employee, MoodleUser, RecordFailure
 
 UpdateKind = Literal["updated", "suspended", "reactivated"]
-COUNTERS = ("created", "updated", "suspended", "reactivated", "unchanged", "skipped", "failed")
+COUNTERS = (
+    "created",
+    "updated",
+    "suspended",
+    "reactivated",
+    "unchanged",
+    "skipped",
+    "failed",
+    "cohort_added",
+    "cohort_removed",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +52,16 @@ class Update:
     user_id: int
     kind: UpdateKind
     changes: Mapping[str, str | int]
+    profile: Mapping[str, str] = field(default_factory=dict)
+    """Custom profile fields to set: shortname -> value ("" clears)."""
+    before: Mapping[str, str] = field(default_factory=dict)
+    """What Moodle held for each changed field and profile field (``profile_field_<shortname>``)."""
 
-    def payload(self) -> dict[str, str | int]:
-        return {"id": self.user_id, **self.changes}
+    def payload(self) -> dict[str, object]:
+        payload: dict[str, object] = {"id": self.user_id, **self.changes}
+        if self.profile:
+            payload["customfields"] = customfields(self.profile)
+        return payload
 
 
 @dataclass
@@ -48,6 +71,10 @@ class Plan:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failures: list[RecordFailure] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    """(employee id, reason) of values left alone in an otherwise synced record."""
+    memberships: MembershipPlan = field(default_factory=MembershipPlan)
+    """Owned cohort changes (``cohorts.plan_for``), empty without ``[cohorts]``."""
 
     @property
     def suspensions(self) -> int:
@@ -61,15 +88,63 @@ class Plan:
         counts["unchanged"] = len(self.unchanged)
         counts["skipped"] = len(self.skipped)
         counts["failed"] = len(self.failures)
+        counts["cohort_added"] = self.memberships.added
+        counts["cohort_removed"] = self.memberships.removed
         return counts
 
+    def outcome_of(self, employee_id: str) -> str:
+        """The account counter this employee counts in: an update's kind, unchanged, or created."""
+        kinds = {u.employee_id: u.kind for u in self.updates}
+        return kinds.get(employee_id) or ("unchanged" if employee_id in self.unchanged else "created")
 
-def create_payload(user: DesiredUser, auth: str) -> dict[str, str | int]:
+
+def create_payload(user: DesiredUser, auth: str) -> dict[str, object]:
     """A ``core_user_create_users`` record; Moodle mails a password for ``manual`` accounts."""
-    payload: dict[str, str | int] = {**user.fields, "auth": auth}
+    payload: dict[str, object] = {**user.fields, "auth": auth}
     if auth == "manual":
         payload["createpassword"] = 1
+    profile = {name: value for name, value in user.profile.items() if value}
+    if profile:
+        payload["customfields"] = customfields(profile)
     return payload
+
+
+def customfields(profile: Mapping[str, str]) -> list[dict[str, str]]:
+    """``customfields`` of a create or update: ``[{type: shortname, value}]`` (2 form variables each)."""
+    return [{"type": name, "value": value} for name, value in profile.items()]
+
+
+DATE_WINDOW_S = (-13 * 3600 - 45 * 60, 10 * 3600)
+"""A date-only value is midnight in the site's time zone: from UTC-10 (-> 10:00Z) to UTC+13:45 (-> 10:15Z the day
+before). Within this window of the date's UTC midnight it is that date; outside it, another date."""
+
+
+def same_date(moodle_value: str, wanted: str) -> bool:
+    """Whether Moodle's Unix time (as a string; "" or "0" when unset) is the calendar date ``wanted`` (YYYY-MM-DD,
+    or "" for unset), whatever the site's time zone in ``DATE_WINDOW_S``."""
+    unset = moodle_value in ("", "0")
+    if not wanted or unset:
+        return not wanted and unset
+    try:
+        midnight = datetime.combine(date.fromisoformat(wanted), datetime.min.time(), UTC).timestamp()
+        offset = int(moodle_value) - midnight
+    except ValueError:
+        return False
+    return DATE_WINDOW_S[0] <= offset <= DATE_WINDOW_S[1]
+
+
+def profile_changes(desired: DesiredUser, account: MoodleUser, fields: Sequence[ProfileField]) -> dict[str, str]:
+    """The profile fields whose Moodle value differs from the desired one: shortname -> value to send."""
+    changes: dict[str, str] = {}
+    for profile in fields:
+        if profile.shortname not in desired.profile:
+            continue  # left alone (a warning says why)
+        wanted = desired.profile[profile.shortname]
+        current = account.fields.get(f"profile_field_{profile.shortname}", "")
+        same = same_date(current, wanted) if profile.type == "datetime" else current == wanted
+        if not same:
+            changes[profile.shortname] = wanted
+    return changes
 
 
 class AccountIndex:
@@ -128,6 +203,8 @@ def plan_batch(
             else:
                 plan.failures.append(desired)
             continue
+        if not inactive:
+            plan.warnings.extend((employee_id, warning) for warning in desired.warnings)
 
         if account is None:
             adopted = _adoptable(desired, accounts)
@@ -160,13 +237,41 @@ def plan_batch(
             changes_needed: dict[str, str | int] = {
                 name: value for name, value in desired.fields.items() if _current(account, name) != value
             }
+            profile = profile_changes(desired, account, mapping.profile_fields)
+            before = {name: _current(account, name) for name in changes_needed}
+            before |= {f"profile_field_{name}": account.fields.get(f"profile_field_{name}", "") for name in profile}
             if account.suspended:
-                plan.updates.append(Update(employee_id, account.id, "reactivated", {**changes_needed, "suspended": 0}))
-            elif changes_needed:
-                plan.updates.append(Update(employee_id, account.id, "updated", changes_needed))
+                plan.updates.append(
+                    Update(employee_id, account.id, "reactivated", {**changes_needed, "suspended": 0}, profile, before)
+                )
+            elif changes_needed or profile:
+                plan.updates.append(Update(employee_id, account.id, "updated", changes_needed, profile, before))
             else:
                 plan.unchanged.append(employee_id)
     return plan
+
+
+def batch_members(
+    plan: Plan, employees: Mapping[str, Employee], accounts: AccountIndex, mapping: FieldMapping
+) -> list[Member]:
+    """The batch's employees whose owned cohort memberships the plan decides: those with an account after it
+    (skipped and failed records are left as they are). Suspended ones are inactive members."""
+    members = [Member(d.employee_id, None, True, d.cohorts) for d in plan.creates]
+    for update in plan.updates:
+        employee = employees.get(update.employee_id)
+        if update.kind == "suspended" or employee is None or employee.get("status") == "Inactive":
+            members.append(Member(update.employee_id, update.user_id, False, {}))
+        else:
+            members.append(Member(update.employee_id, update.user_id, True, mapping.cohort_values(employee)))
+    for employee_id in plan.unchanged:
+        account = accounts.by_idnumber.get(employee_id)
+        employee = employees.get(employee_id)
+        if account is None:
+            continue
+        active = not account.suspended and employee is not None and employee.get("status") != "Inactive"
+        values = mapping.cohort_values(employee) if active and employee is not None else {}
+        members.append(Member(employee_id, account.id, active, values))
+    return members
 
 
 def _current(account: MoodleUser, name: str) -> str:

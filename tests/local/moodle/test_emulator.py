@@ -313,7 +313,7 @@ def test_delete_cohort_members_removes_and_needs_both_to_exist(moodle: RunningMo
     )
     assert (
         post(moodle, "core_cohort_delete_cohort_members", members=[{"cohortid": cohort, "userid": 999}])["errorcode"]
-        == "invalidrecord"
+        == "invaliduser"
     )
     assert post(moodle, "core_cohort_delete_cohort_members", members=[{"cohortid": cohort, "userid": ann}]) is None
     assert moodle.emulator.cohort_members(cohort) == set()

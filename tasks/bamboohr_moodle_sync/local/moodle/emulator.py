@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from bamboohr_moodle_sync.local.moodle import functions
-from bamboohr_moodle_sync.local.moodle.functions import MoodleError
+from bamboohr_moodle_sync.local.moodle.errors import MoodleError, invalid
 from bamboohr_moodle_sync.local.moodle.params import PARAMETERS, InvalidParameter, Site, php_decode, validate
+from bamboohr_moodle_sync.local.moodle.profile import DEFAULT_FIELDS, SITE_TIMEZONE, FieldDefinition
 from bamboohr_moodle_sync.local.moodle.state import State
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults, Request, Response
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
 ENDPOINT = "/webservice/rest/server.php"
 DEFAULT_TOKEN = "0123456789abcdef0123456789abcdef"  # noqa: S105 - a local emulator's token
@@ -62,7 +63,8 @@ class MoodleEmulator:
         allowaccountssameemail: bool = False,
         max_input_vars: int = 1000,
         password_policy: bool = True,
-        profile_fields: tuple[str, ...] = (),
+        profile_fields: Mapping[str, FieldDefinition] | None = None,
+        timezone: str = SITE_TIMEZONE,
         site_url: str = "http://127.0.0.1",
     ):
         self.debug = debug
@@ -73,7 +75,8 @@ class MoodleEmulator:
             site=Site(),
             allowaccountssameemail=allowaccountssameemail,
             password_policy=password_policy,
-            profile_fields=frozenset(profile_fields),
+            profile_fields=dict(DEFAULT_FIELDS if profile_fields is None else profile_fields),
+            timezone=timezone,
         )
         self._calls: Counter[str] = Counter()
         self.faults = Faults()
@@ -91,6 +94,16 @@ class MoodleEmulator:
     def allowaccountssameemail(self, value: bool) -> None:
         with self._lock:
             self._state.allowaccountssameemail = value
+
+    @property
+    def timezone(self) -> str:
+        """The site's time zone: date-only profile fields are stored as midnight there."""
+        return self._state.timezone
+
+    @timezone.setter
+    def timezone(self, value: str) -> None:
+        with self._lock:
+            self._state.timezone = value
 
     def add_token(
         self, value: str, functions: set[str] | None = None, *, expired: bool = False, owner_suspended: bool = False
@@ -143,6 +156,11 @@ class MoodleEmulator:
     def cohorts(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(list(self._state.cohorts.values()))
+
+    def add_cohort_member(self, cohort_id: int, user_id: int) -> None:
+        """Seed a membership as if added by hand."""
+        with self._lock:
+            self._state.members.add((cohort_id, user_id))
 
     def cohort_members(self, cohort_id: int) -> set[int]:
         with self._lock:
@@ -248,9 +266,13 @@ class MoodleEmulator:
         try:
             cleaned = validate(PARAMETERS[wsfunction], params, self._state.site)
         except InvalidParameter as exc:
-            raise functions.invalid(exc.debuginfo) from exc
+            raise invalid(exc.debuginfo) from exc
         if wsfunction in functions.READS:
-            return functions.CALLS[wsfunction](self._state, cleaned, self.site_url)
+            answer = functions.CALLS[wsfunction](self._state, cleaned, self.site_url)
+            if wsfunction == "core_webservice_get_site_info" and found.functions is not None:
+                # the functions of the token's service only, as webservice::get_external_functions answers
+                answer["functions"] = [f for f in answer["functions"] if f["name"] in found.functions]
+            return answer
         self._state.begin()  # one transaction; sequences (ids) are not rolled back, as in SQL
         try:
             answer = functions.CALLS[wsfunction](self._state, cleaned, self.site_url)

@@ -1,7 +1,7 @@
 """The emulated Moodle 4.5 web-service functions, each ``(state, cleaned params, site url) -> answer``.
 
-They follow ``user/externallib.php`` and ``cohort/externallib.php``: ``create_users``, ``delete_users``,
-``create_cohorts``, ``add_cohort_members`` and ``delete_cohort_members`` are one transaction (any
+They follow ``user/externallib.php`` (the cohort functions, ``cohort/externallib.php``, are in ``cohorts``):
+``create_users``, ``delete_users`` and every cohort write are one transaction (any
 :class:`MoodleError` rolls the whole call back, which the caller does). ``update_users`` runs one transaction
 per user since 4.0 and catches every exception into a warning, so a too-long column there is the warning
 ``dmlwriteexception`` "Error writing to database" for that user, and the other users are updated.
@@ -12,6 +12,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from bamboohr_moodle_sync.local.moodle.cohorts import (
+    add_cohort_members,
+    create_cohorts,
+    delete_cohort_members,
+    get_cohort_members,
+    get_cohorts,
+    search_cohorts,
+    update_cohorts,
+)
+from bamboohr_moodle_sync.local.moodle.errors import MoodleError, invalid, missing
 from bamboohr_moodle_sync.local.moodle.params import (
     AUTH,
     INT,
@@ -22,7 +32,8 @@ from bamboohr_moodle_sync.local.moodle.params import (
     clean_param,
     validate_email,
 )
-from bamboohr_moodle_sync.local.moodle.state import CATEGORY_CONTEXT, SYSTEM_CONTEXT, State
+from bamboohr_moodle_sync.local.moodle.profile import answered
+from bamboohr_moodle_sync.local.moodle.state import State
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,29 +48,6 @@ COLUMN_SIZES = {
 INTERNAL_AUTHS = frozenset({"manual", "email", "nologin"})  # auth plugins whose is_internal() is true
 
 
-class MoodleError(Exception):
-    """An exception as Moodle serialises it: class, errorcode, message and (debugging only) debuginfo."""
-
-    def __init__(self, exception: str, errorcode: str, message: str, debuginfo: str | None = None):
-        super().__init__(f"{errorcode}: {message}")
-        self.exception, self.errorcode, self.message, self.debuginfo = exception, errorcode, message, debuginfo
-
-
-def invalid(debuginfo: str) -> MoodleError:
-    return MoodleError(
-        "core\\exception\\invalid_parameter_exception",
-        "invalidparameter",
-        "Invalid parameter value detected",
-        debuginfo,
-    )
-
-
-def _missing(table: str) -> MoodleError:
-    return MoodleError(
-        "dml_missing_record_exception", "invalidrecord", f"Can't find data record in database table {table}."
-    )
-
-
 def _too_long(record: dict[str, Any]) -> MoodleError | None:
     for column, size in COLUMN_SIZES.items():
         if len(str(record.get(column, ""))) > size:
@@ -68,7 +56,7 @@ def _too_long(record: dict[str, Any]) -> MoodleError | None:
     return None
 
 
-def user_details(user: dict[str, Any], site_url: str) -> dict[str, Any]:
+def user_details(user: dict[str, Any], site_url: str, state: State) -> dict[str, Any]:
     """``user_get_user_details`` as an admin sees it; empty optional fields are left out."""
     details: dict[str, Any] = {k: user[k] for k in ("id", "username", "firstname", "lastname")}
     details |= {"fullname": f"{user['firstname']} {user['lastname']}", "email": user["email"]}
@@ -80,11 +68,13 @@ def user_details(user: dict[str, Any], site_url: str) -> dict[str, Any]:
     details |= {k: user[k] for k in ("description", "city", "country") if user[k]}
     picture = f"{site_url}/theme/image.php/boost/core/1/u/"
     details |= {"descriptionformat": 1, "profileimageurlsmall": picture + "f2", "profileimageurl": picture + "f1"}
-    if user["customfields"]:
-        details["customfields"] = [
-            {"type": "text", "value": v, "displayvalue": v, "name": k, "shortname": k}
-            for k, v in user["customfields"].items()
-        ]
+    custom = [
+        entry
+        for shortname, definition in state.profile_fields.items()
+        if (entry := answered(shortname, definition, user["customfields"].get(shortname, ""), state.timezone))
+    ]
+    if custom:
+        details["customfields"] = custom
     return details
 
 
@@ -122,7 +112,7 @@ def get_users_by_field(state: State, params: dict[str, Any], site_url: str) -> A
         found = [state.users[i] for i in sorted(wanted) if i in state.users]
     else:
         found = [state.users[i] for i in state.ids_by(field_name, wanted) if state.users[i][field_name]]
-    return [user_details(u, site_url) for u in found]
+    return [user_details(u, site_url, state) for u in found]
 
 
 def _like(pattern: str) -> re.Pattern[str]:
@@ -179,7 +169,7 @@ def get_users(state: State, params: dict[str, Any], site_url: str) -> Any:
             message = f"The search key '{key}' is not supported, look at the web service documentation"
             warnings.append({"item": key, "warningcode": "invalidfieldparameter", "message": message})
     found = sorted((u for u in state.users.values() if all(test(u) for test in tests)), key=lambda u: int(u["id"]))
-    return {"users": [user_details(u, site_url) for u in found], "warnings": warnings}
+    return {"users": [user_details(u, site_url, state) for u in found], "warnings": warnings}
 
 
 def _password_problem(password: str) -> str | None:
@@ -222,7 +212,7 @@ def create_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         if error:
             raise error
         user_id = state.insert_user(record)
-        state.set_profile(state.writable_user(user_id), user)
+        state.set_profile(state.writable_user(user_id), user, creating=True)
         if user.get("createpassword"):  # setnew_password_and_mail(), inside the call's transaction
             state.outbox.append(user["username"])
         created.append({"id": user_id, "username": user["username"]})
@@ -258,105 +248,18 @@ def update_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         if error is not None:  # the user's own transaction rolls back; the exception becomes a warning
             warnings.append(_warning(user["id"], error.errorcode, error.message))
             continue
-        state.set_profile(state.update_user(user["id"], changes), user)
+        state.set_profile(state.update_user(user["id"], changes), user, creating=False)
     return {"warnings": warnings}
 
 
 def delete_users(state: State, params: dict[str, Any], site_url: str) -> Any:
     for user_id in params["userids"]:
         if user_id not in state.users:
-            raise _missing("user")
+            raise missing("user")
         if user_id == 2:
             raise MoodleError("core\\exception\\moodle_exception", "useradminodelete", "error/useradminodelete")
         state.delete_user(user_id)
         state.members = {m for m in state.members if m[1] != user_id}
-    return None
-
-
-def _cohort_out(cohort: dict[str, Any]) -> dict[str, Any]:
-    return {k: cohort[k] for k in ("id", "name", "idnumber", "description", "descriptionformat", "visible")}
-
-
-def create_cohorts(state: State, params: dict[str, Any], site_url: str) -> Any:
-    created = []
-    for cohort in params["cohorts"]:
-        category = cohort["categorytype"]
-        if category["type"] not in ("id", "idnumber", "system"):
-            raise invalid(f"category type must be id, idnumber or system:{category['type']}")
-        if category["type"] != "system" and category["value"] != ("1" if category["type"] == "id" else ""):
-            raise _missing("course_categories")
-        if any(c["idnumber"] == cohort["idnumber"] for c in state.cohorts.values()):
-            raise invalid(f"record already exists: idnumber={cohort['idnumber']}")
-        contextid = SYSTEM_CONTEXT if category["type"] == "system" else CATEGORY_CONTEXT
-        fields = {k: v for k, v in cohort.items() if k != "categorytype"} | {"contextid": contextid}
-        created.append(_cohort_out(state.cohorts[state.insert_cohort(fields)]))
-    return created
-
-
-def search_cohorts(state: State, params: dict[str, Any], site_url: str) -> Any:
-    context = params["context"]
-    levels = {("system", 0): SYSTEM_CONTEXT, ("coursecat", 1): CATEGORY_CONTEXT}
-    contextid = context["contextid"] or levels.get((context["contextlevel"], context["instanceid"]), 0)
-    if contextid not in (SYSTEM_CONTEXT, CATEGORY_CONTEXT):
-        raise invalid("Missing parameters, please provide either context level with instance id or contextid")
-    if params["includes"] not in ("self", "parents", "all"):
-        raise invalid("Invalid parameter value for includes")
-    allowed = {contextid} | ({SYSTEM_CONTEXT} if params["includes"] == "parents" else set())
-    query = params["query"].lower()
-    found = [
-        c
-        for _, c in sorted(state.cohorts.items(), key=lambda item: item[1]["name"])
-        if (params["includes"] == "all" or c["contextid"] in allowed)
-        and any(query in str(c[k]).lower() for k in ("name", "idnumber", "description"))
-    ]
-    start = params["limitfrom"]
-    return {"cohorts": [_cohort_out(c) for c in found[start : start + params["limitnum"]]]}
-
-
-def add_cohort_members(state: State, params: dict[str, Any], site_url: str) -> Any:
-    warnings: list[dict[str, Any]] = []
-    for member in params["members"]:
-        ctype, utype = member["cohorttype"], member["usertype"]
-        if ctype["type"] not in ("id", "idnumber"):
-            warnings.append({"warningcode": "1", "message": f"invalid parameter: cohortype={ctype['type']}"})
-            continue
-        if utype["type"] not in ("id", "username"):
-            warnings.append({"warningcode": "1", "message": f"invalid parameter: usertype={utype['type']}"})
-            continue
-        cohort = next((c for c in state.cohorts.values() if str(c[ctype["type"]]) == ctype["value"]), None)
-        if cohort is None:
-            warnings.append({"warningcode": "2", "message": f"cohort {ctype['type']}={ctype['value']} not exists"})
-            continue
-        user = _member(state, utype["type"], utype["value"])
-        if user is None:
-            warnings.append({"warningcode": "2", "message": f"user {utype['type']}={utype['value']} not exists"})
-            continue
-        if (cohort["id"], user["id"]) in state.members:
-            message = (
-                f"record already exists: cohort({ctype['type']}={ctype['value']} {utype['type']}={utype['value']})"
-            )
-            warnings.append({"warningcode": "3", "message": message})
-            continue
-        state.members.add((cohort["id"], user["id"]))
-    return {"warnings": warnings}
-
-
-def _member(state: State, kind: str, value: str) -> dict[str, Any] | None:
-    """The account whose ``id`` or ``username`` reads ``value`` (the lowest id if several do)."""
-    if kind == "username":
-        ids = state.ids_by("username", [value])
-    else:
-        ids = [int(value)] if value.isascii() and value.isdigit() and str(int(value)) == value else []
-    return next((state.users[i] for i in ids if i in state.users), None)
-
-
-def delete_cohort_members(state: State, params: dict[str, Any], site_url: str) -> Any:
-    for member in params["members"]:
-        if member["cohortid"] not in state.cohorts:
-            raise _missing("cohort")
-        if member["userid"] not in state.users:
-            raise _missing("user")
-        state.members.discard((member["cohortid"], member["userid"]))
     return None
 
 
@@ -366,6 +269,8 @@ READS = frozenset(  # they change nothing: no transaction
         "core_user_get_users_by_field",
         "core_user_get_users",
         "core_cohort_search_cohorts",
+        "core_cohort_get_cohorts",
+        "core_cohort_get_cohort_members",
     }
 )
 CALLS: dict[str, Callable[[State, dict[str, Any], str], Any]] = {
@@ -377,6 +282,9 @@ CALLS: dict[str, Callable[[State, dict[str, Any], str], Any]] = {
     "core_user_delete_users": delete_users,
     "core_cohort_create_cohorts": create_cohorts,
     "core_cohort_search_cohorts": search_cohorts,
+    "core_cohort_get_cohorts": get_cohorts,
+    "core_cohort_get_cohort_members": get_cohort_members,
+    "core_cohort_update_cohorts": update_cohorts,
     "core_cohort_add_cohort_members": add_cohort_members,
     "core_cohort_delete_cohort_members": delete_cohort_members,
 }

@@ -322,6 +322,26 @@ PARAMETERS: dict[str, Single] = {
             "limitnum": Value(INT, DEFAULT, 25),
         }
     ),
+    "core_cohort_get_cohorts": Single({"cohortids": Multiple(Value(INT), DEFAULT)}),
+    "core_cohort_get_cohort_members": Single({"cohortids": Multiple(Value(INT))}),
+    "core_cohort_update_cohorts": Single(
+        {
+            "cohorts": Multiple(
+                Single(
+                    {
+                        "id": Value(INT),
+                        "categorytype": Single({"type": Value(TEXT), "value": Value(RAW)}),
+                        "name": Value(RAW),
+                        "idnumber": Value(RAW),
+                        "description": _opt(RAW),
+                        "descriptionformat": Value(INT, DEFAULT, 1),
+                        "visible": _opt(BOOL),
+                        "theme": _opt(THEME),
+                    }
+                )
+            )
+        }
+    ),
     "core_cohort_add_cohort_members": Single(
         {"members": Multiple(Single({"cohorttype": _COHORT_REF, "usertype": _COHORT_REF}))}
     ),

@@ -13,10 +13,13 @@ import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bamboohr_moodle_sync.local.moodle import profile
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from bamboohr_moodle_sync.local.moodle.params import Site
+    from bamboohr_moodle_sync.local.moodle.profile import FieldDefinition
 
 SYSTEM_CONTEXT, CATEGORY_CONTEXT = 1, 3  # context ids of the site and of the default category (id 1)
 _USER_DEFAULTS: dict[str, Any] = {
@@ -41,7 +44,8 @@ class State:
     site: Site
     allowaccountssameemail: bool = False
     password_policy: bool = True
-    profile_fields: frozenset[str] = frozenset()
+    profile_fields: dict[str, FieldDefinition] = field(default_factory=dict)  # shortname -> definition, sort order
+    timezone: str = "Europe/London"
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     cohorts: dict[int, dict[str, Any]] = field(default_factory=dict)
     members: set[tuple[int, int]] = field(default_factory=set)
@@ -149,9 +153,13 @@ class State:
     def email_taken(self, email: str, except_id: int | None = None) -> bool:
         return bool(self._index["email_ci"].get(email.lower(), set()) - {except_id})
 
-    def set_profile(self, user: dict[str, Any], given: dict[str, Any]) -> None:
+    def set_profile(self, user: dict[str, Any], given: dict[str, Any], *, creating: bool) -> None:
         for pair in given.get("customfields", []):
-            if pair["type"] in self.profile_fields:  # profile_save_data() ignores fields the site lacks
-                user["customfields"][pair["type"]] = pair["value"]
+            definition = self.profile_fields.get(pair["type"])
+            if definition is None:  # profile_save_data() ignores fields the site lacks
+                continue
+            value = profile.stored(definition, pair["value"], self.timezone, creating=creating)
+            if value is not None:
+                user["customfields"][pair["type"]] = value
         for pair in given.get("preferences", []):
             user["preferences"][pair["type"]] = pair["value"]

@@ -1,0 +1,235 @@
+"""Moodle's cohort functions as the sync uses them: read the owned cohorts and their members, then write a
+``MembershipPlan`` (``memberships``) in chunks under ``max_input_vars``.
+
+Calls (docs/moodle.md, from the shared reference's real Moodle 4.5):
+
+    core_cohort_get_cohorts          every cohort on the site (no ids): one call a batch
+    core_cohort_get_cohort_members   the owned cohorts' members, only when the batch has existing accounts
+    core_cohort_create_cohorts       the cohorts a batch needs first (a duplicate idnumber fails the whole call)
+    core_cohort_update_cohorts       names kept in step with the template
+    core_cohort_add_cohort_members   by cohort id and user id, 4 variables a member (249 a call at 1,000);
+                                     per-member warnings: "2" missing user or cohort, "3" already a member
+    core_cohort_delete_cohort_members  by cohort id and user id; one missing user or cohort rolls the call back
+
+A write whose answer is lost fails the batch (``WriteUnconfirmed``): its rerun reads cohorts and members again
+and plans only what is still missing, so nothing is resent blindly. ``REQUIRED_FUNCTIONS`` must be in the token's
+service when cohorts are configured (``missing_functions``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .bamboohr import BambooHRClient
+from .errors import ServiceRejected
+from .mapping import FieldMapping
+from .memberships import Change, Member, MembershipPlan, OwnedCohort, Written, owned, plan_memberships
+from .models import Change as WindowEntry
+from .models import Employee, RecordFailure
+from .moodle import MoodleClient, MoodleError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_FUNCTIONS = (
+    "core_cohort_get_cohorts",
+    "core_cohort_get_cohort_members",
+    "core_cohort_create_cohorts",
+    "core_cohort_update_cohorts",
+    "core_cohort_add_cohort_members",
+    "core_cohort_delete_cohort_members",
+)
+SYSTEM = {"type": "system", "value": ""}
+REPORT_CHUNK = 1_000  # employees per BambooHR report when the guard plans a whole window
+SHOWN_COHORTS = 5  # cohorts a guard stop names
+ALREADY_MEMBER = "3"
+MISSING_RECORD = frozenset({"invaliduser", "invalidrecord"})
+
+
+def missing_functions(moodle: MoodleClient) -> list[str]:
+    """The cohort functions the token's service lacks (``core_webservice_get_site_info``'s ``functions``)."""
+    offered = {str(f.get("name")) for f in moodle.site_info().get("functions", []) if isinstance(f, dict)}
+    return [name for name in REQUIRED_FUNCTIONS if name not in offered]
+
+
+def cohorts_on_site(moodle: MoodleClient) -> list[OwnedCohort]:
+    """Every cohort on the site, as ``OwnedCohort`` values (the caller keeps the owned ones)."""
+    answer = moodle.call("core_cohort_get_cohorts", {})
+    if not isinstance(answer, list):
+        raise ServiceRejected("Moodle", "core_cohort_get_cohorts did not answer a list")
+    return [
+        OwnedCohort(int(c["id"]), str(c.get("idnumber") or ""), str(c.get("name") or ""))
+        for c in answer
+        if isinstance(c, dict)
+    ]
+
+
+def members_of(moodle: MoodleClient, cohort_ids: Sequence[int]) -> dict[int, set[int]]:
+    """Cohort id -> member user ids (suspended users included)."""
+    members: dict[int, set[int]] = {}
+    for chunk in moodle.fitting(sorted(set(cohort_ids))):
+        answer = moodle.call("core_cohort_get_cohort_members", {"cohortids": chunk})
+        if not isinstance(answer, list):
+            raise ServiceRejected("Moodle", "core_cohort_get_cohort_members did not answer a list")
+        for entry in answer:
+            if isinstance(entry, dict):
+                members[int(entry["cohortid"])] = {int(u) for u in entry.get("userids") or []}
+    return members
+
+
+def plan_for(moodle: MoodleClient, mapping: FieldMapping, members: Sequence[Member]) -> MembershipPlan:
+    """Read the owned cohorts (and their members, when any of ``members`` has an account) and plan."""
+    cohorts = owned(cohorts_on_site(moodle), mapping.cohorts)
+    existing = cohorts and any(m.user_id is not None for m in members)
+    current = members_of(moodle, [c.id for c in cohorts.values()]) if existing else {}
+    return plan_memberships(members, mapping.cohorts, mapping.leavers, cohorts, current)
+
+
+def window_removals(
+    window: Sequence[WindowEntry], bamboohr: BambooHRClient, moodle: MoodleClient, mapping: FieldMapping
+) -> MembershipPlan:
+    """The owned memberships a whole window would remove, planned from BambooHR and Moodle now (the guard).
+
+    One call when the site has no owned cohort yet (a first load); else a status and values report per
+    ``REPORT_CHUNK`` employees, their accounts by idnumber and the owned cohorts' members.
+    """
+    cohorts = owned(cohorts_on_site(moodle), mapping.cohorts)
+    if not cohorts:
+        return MembershipPlan()
+    deleted = {c.employee_id for c in window if c.action == "Deleted"}
+    present = [c.employee_id for c in window if c.action != "Deleted"]
+    fields = sorted({"status", *(rule.field for rule in mapping.cohorts)})
+    employees: dict[str, Employee] = {}
+    for index in range(0, len(present), REPORT_CHUNK):
+        employees.update(bamboohr.employees(present[index : index + REPORT_CHUNK], fields))
+    accounts: dict[str, int] = {}
+    for user in moodle.find_users("idnumber", sorted(deleted | set(employees))):
+        accounts.setdefault(user.idnumber, user.id)
+    members = []
+    for employee_id, user_id in sorted(accounts.items()):
+        employee = employees.get(employee_id)
+        active = employee is not None and employee.get("status") != "Inactive"
+        values = mapping.cohort_values(employee) if active and employee is not None else {}
+        members.append(Member(employee_id, user_id, active, values))
+    current = members_of(moodle, [c.id for c in cohorts.values()])
+    return plan_memberships(members, mapping.cohorts, mapping.leavers, cohorts, current)
+
+
+def removals_message(plan: MembershipPlan, limit: int, since: str) -> str:
+    """The guard's stop: how many, from which cohorts, how to proceed."""
+    by_cohort = sorted(plan.removed_from().items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{name!r} {count}" for name, count in by_cohort[:SHOWN_COHORTS])
+    more = f" and {len(by_cohort) - SHOWN_COHORTS} more cohorts" if len(by_cohort) > SHOWN_COHORTS else ""
+    return (
+        f"window {since} would remove {len(plan.remove)} members from owned cohorts, more than "
+        f"MAX_COHORT_REMOVALS={limit} (from {shown}{more}); nothing was changed. With cohort sync's default "
+        "action each removal unenrols the user. If BambooHR is right (a department renamed moves everyone in it), "
+        "raise MAX_COHORT_REMOVALS, approve this window (bamboohr-moodle-sync approve), or start one execution "
+        'with input {"allowCohortRemovals": true} (ALLOW_COHORT_REMOVALS=1 for a task run by hand)'
+    )
+
+
+def write_plan(moodle: MoodleClient, plan: MembershipPlan, created: dict[str, int]) -> Written:
+    """Create and rename cohorts, add then remove members. ``created``: employee id -> id of an account the batch
+    just created (additions for accounts that were not created are dropped: their failure is counted already)."""
+    written = Written()
+    ids = {c.idnumber: c.cohort_id for c in plan.add + plan.remove if c.cohort_id is not None}
+    if plan.create:
+        ids |= _create(moodle, plan.create)
+    if plan.rename:
+        _rename(moodle, plan.rename)
+    additions = []
+    for change in plan.add:
+        user_id = change.user_id if change.user_id is not None else created.get(change.employee_id)
+        cohort_id = ids.get(change.idnumber)
+        if user_id is not None and cohort_id is not None:
+            member = {"cohorttype": {"type": "id", "value": cohort_id}, "usertype": {"type": "id", "value": user_id}}
+            additions.append((change, member))
+    _add(moodle, additions, written)
+    removals = [(c, {"cohortid": c.cohort_id, "userid": c.user_id}) for c in plan.remove]
+    _remove(moodle, removals, written)
+    plan.written = written
+    if plan.emptied:
+        log.warning(
+            "%d owned cohorts have no member left (kept, never deleted): %s", len(plan.emptied), ", ".join(plan.emptied)
+        )
+    return written
+
+
+def _create(moodle: MoodleClient, cohorts: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """Idnumber -> id of each cohort created; one another run created meanwhile is read back instead."""
+    records = [{"categorytype": SYSTEM, "name": name, "idnumber": idnumber} for idnumber, name in cohorts]
+    ids: dict[str, int] = {}
+    for chunk in moodle.fitting(records):
+        try:
+            answer = moodle.call("core_cohort_create_cohorts", {"cohorts": chunk})
+        except MoodleError as exc:
+            if exc.errorcode != "invalidparameter":
+                raise
+            # A duplicate idnumber fails the whole call: another run made one first. Read, then create the rest.
+            existing = {c.idnumber: c.id for c in cohorts_on_site(moodle)}
+            rest = [r for r in chunk if r["idnumber"] not in existing]
+            ids |= {str(r["idnumber"]): existing[str(r["idnumber"])] for r in chunk if r["idnumber"] in existing}
+            answer = moodle.call("core_cohort_create_cohorts", {"cohorts": rest}) if rest else []
+        ids |= {str(c["idnumber"]): int(c["id"]) for c in answer if isinstance(c, dict)}
+    log.info("created %d owned cohorts", len(cohorts))
+    return ids
+
+
+def _rename(moodle: MoodleClient, renames: Sequence[tuple[OwnedCohort, str]]) -> None:
+    records = [{"id": c.id, "categorytype": SYSTEM, "name": name, "idnumber": c.idnumber} for c, name in renames]
+    for chunk in moodle.fitting(records):
+        moodle.call("core_cohort_update_cohorts", {"cohorts": chunk})
+    log.info("renamed %d owned cohorts after their template", len(renames))
+
+
+def _paired(
+    moodle: MoodleClient, pairs: Sequence[tuple[Change, dict[str, Any]]]
+) -> Iterator[tuple[list[Change], list[Any]]]:
+    """The records of ``pairs`` in chunks that fit one call, each with its changes (same order)."""
+    position = 0
+    for chunk in moodle.fitting([record for _, record in pairs]):
+        yield [change for change, _ in pairs[position : position + len(chunk)]], chunk
+        position += len(chunk)
+
+
+def _add(moodle: MoodleClient, additions: Sequence[tuple[Change, dict[str, Any]]], written: Written) -> None:
+    for changes, chunk in _paired(moodle, additions):
+        answer = moodle.call("core_cohort_add_cohort_members", {"members": chunk})
+        warnings = [
+            w for w in (answer.get("warnings") or [] if isinstance(answer, dict) else []) if isinstance(w, dict)
+        ]
+        written.added += len(chunk) - len(warnings)
+        by_user = {f"user id={change.user_id} not exists": change.employee_id for change in changes}
+        for warning in warnings:
+            code, text = str(warning.get("warningcode")), str(warning.get("message", ""))
+            if code == ALREADY_MEMBER:  # added meanwhile (a rerun after a lost answer): nothing to do
+                continue
+            employee_id = by_user.get(text)
+            if employee_id is None:
+                log.warning("a cohort member was not added: warning %s: %s", code, text)
+                continue
+            written.failures.append(RecordFailure(employee_id, f"cohort member not added: warning {code}: {text}"))
+
+
+def _remove(moodle: MoodleClient, removals: Sequence[tuple[Change, dict[str, Any]]], written: Written) -> None:
+    for changes, chunk in _paired(moodle, removals):
+        _remove_chunk(moodle, chunk, changes, written)
+
+
+def _remove_chunk(moodle: MoodleClient, chunk: list[Any], changes: list[Change], written: Written) -> None:
+    """One removal call; a user or cohort gone since the lookup rolls it back, so halve until it is alone."""
+    try:
+        moodle.call("core_cohort_delete_cohort_members", {"members": chunk})
+    except MoodleError as exc:
+        if exc.errorcode not in MISSING_RECORD:
+            raise
+        if len(chunk) == 1:
+            written.failures.append(RecordFailure(changes[0].employee_id, f"cohort member not removed: {exc.reason}"))
+            return
+        middle = len(chunk) // 2
+        _remove_chunk(moodle, chunk[:middle], changes[:middle], written)
+        _remove_chunk(moodle, chunk[middle:], changes[middle:], written)
+        return
+    written.removed += len(chunk)
