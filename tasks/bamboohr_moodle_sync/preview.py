@@ -9,8 +9,8 @@ and nothing is frozen. ``rows_of`` turns one slice's plan into one row per emplo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from .errors import SyncError
 from .guard import GuardVerdict
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .state import Watermark
 
 Value = str | int
+PROFILE = "profile_field_"  # a custom profile field's change is keyed as Moodle's user fields name it
 ACTIONS = {  # a row's action -> the counter the batch adds it to
     "create": "created",
     "update": "updated",
@@ -36,17 +37,29 @@ _BY_KIND = {"updated": "update", "suspended": "suspend", "reactivated": "reactiv
 
 @dataclass(frozen=True)
 class Row:
-    """One employee of the window: what the run would do, why (skip and fail), each field before -> after."""
+    """One employee of the window: what the run would do, why (skip and fail), each field before -> after
+    (custom profile fields as ``profile_field_<shortname>``), and the owned cohorts it joins and leaves."""
 
     id: str
     name: str
     action: str
     reason: str = ""
     changes: Mapping[str, tuple[Value, Value]] = field(default_factory=dict)
+    cohorts: Mapping[str, list[str]] = field(default_factory=dict)
+    """{"added": [cohort names], "removed": [...]} when the mapping has ``[cohorts]`` and this employee moves."""
 
     def as_dict(self) -> dict[str, object]:
         changes = {name: list(values) for name, values in self.changes.items()}
-        return {"id": self.id, "name": self.name, "action": self.action, "reason": self.reason, "changes": changes}
+        row: dict[str, object] = {
+            "id": self.id,
+            "name": self.name,
+            "action": self.action,
+            "reason": self.reason,
+            "changes": changes,
+        }
+        if self.cohorts:
+            row["cohorts"] = {kind: list(names) for kind, names in self.cohorts.items()}
+        return row
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,9 @@ class Preview:
         counts = dict.fromkeys(COUNTERS, 0)
         for row in self.rows:
             counts[ACTIONS[row.action]] += 1
+            for kind, names in row.cohorts.items():
+                if f"cohort_{kind}" in counts:
+                    counts[f"cohort_{kind}"] += len(names)
         return counts
 
     def summary(self) -> dict[str, object]:
@@ -107,21 +123,26 @@ def rows_of(changes: Sequence[Change], planned: PlannedSlice) -> list[Row]:
     """One row per employee of the slice, in change-list order."""
     plan, employees = planned.plan, planned.employees
     accounts = {user.id: user for user in planned.accounts}
+    memberships: Any = getattr(plan, "memberships", None)  # owned cohorts, with [cohorts] in the mapping
+    cohorts: dict[str, dict[str, list[str]]] = memberships.by_employee() if memberships is not None else {}
     rows: dict[str, Row] = {}
     for user in plan.creates:
+        profile: Mapping[str, str] = getattr(user, "profile", {})
         changes_made = {name: ("", value) for name, value in user.fields.items() if value}
+        changes_made |= {f"{PROFILE}{name}": ("", value) for name, value in profile.items() if value}
         rows[user.employee_id] = Row(
             user.employee_id, _name(employees.get(user.employee_id)), "create", "", changes_made
         )
     for update in plan.updates:
         account = accounts.get(update.user_id)
-        before = {name: _current(account, name) for name in update.changes}
+        recorded: Mapping[str, str] = getattr(update, "before", {})
+        wanted = {**update.changes, **{f"{PROFILE}{k}": v for k, v in getattr(update, "profile", {}).items()}}
         rows[update.employee_id] = Row(
             update.employee_id,
             _name(employees.get(update.employee_id), account),
             _BY_KIND.get(update.kind, "update"),
             "",
-            {name: (before[name], value) for name, value in update.changes.items()},
+            {name: (recorded.get(name, _current(account, name)), value) for name, value in wanted.items()},
         )
     for employee_id in plan.unchanged:
         rows[employee_id] = Row(employee_id, _name(employees.get(employee_id)), "unchanged")
@@ -132,7 +153,7 @@ def rows_of(changes: Sequence[Change], planned: PlannedSlice) -> list[Row]:
             failure.employee_id, _name(employees.get(failure.employee_id)), "fail", failure.reason
         )
     ordered = dict.fromkeys(c.employee_id for c in changes)
-    return [rows[employee_id] for employee_id in ordered if employee_id in rows]
+    return [replace(rows[i], cohorts=cohorts[i]) if i in cohorts else rows[i] for i in ordered if i in rows]
 
 
 def _current(account: MoodleUser | None, name: str) -> Value:
