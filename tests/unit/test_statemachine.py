@@ -155,7 +155,12 @@ def test_run_batch_is_a_sync_ecs_task_with_a_timeout(definition: dict[str, Any])
 def test_run_batch_overrides_the_contract_container(definition: dict[str, Any]) -> None:
     [override] = definition["States"]["Run Batch"]["Arguments"]["Overrides"]["ContainerOverrides"]
     assert override["Name"] == "sync"
-    assert [variable["Name"] for variable in override["Environment"]] == ["SINCE", "OFFSET", "ALLOW_MASS_SUSPEND"]
+    assert [variable["Name"] for variable in override["Environment"]] == [
+        "SINCE",
+        "OFFSET",
+        "ALLOW_MASS_SUSPEND",
+        "ALLOW_COHORT_REMOVALS",
+    ]
 
 
 def test_run_task_errors_are_caught_before_the_states_task_failed_catcher(definition: dict[str, Any]) -> None:
@@ -240,7 +245,16 @@ class BatchStandIn:
         if offset >= self.total:
             table.put_item(Item={"pk": "watermark", "since": WINDOW_END, "offset": 0})
             table.put_item(
-                Item={"pk": f"window#{since}", "created": 4, "updated": 7, "suspended": 1, "batches": 3, "total": 450}
+                Item={
+                    "pk": f"window#{since}",
+                    "created": 4,
+                    "updated": 7,
+                    "suspended": 1,
+                    "cohort_added": 9,
+                    "cohort_removed": 2,
+                    "batches": 3,
+                    "total": 450,
+                }
             )
         else:
             table.put_item(Item={"pk": "watermark", "since": since, "offset": offset})
@@ -372,7 +386,12 @@ def pipeline(make_pipeline: Callable[..., Pipeline]) -> Pipeline:
 
 def test_missing_watermark_starts_the_first_window_at_initial_since(pipeline: Pipeline) -> None:
     pipeline.run()
-    assert pipeline.batch.runs[0] == {"SINCE": INITIAL_SINCE, "OFFSET": "0", "ALLOW_MASS_SUSPEND": "0"}
+    assert pipeline.batch.runs[0] == {
+        "SINCE": INITIAL_SINCE,
+        "OFFSET": "0",
+        "ALLOW_MASS_SUSPEND": "0",
+        "ALLOW_COHORT_REMOVALS": "0",
+    }
 
 
 def test_batches_run_until_the_window_is_drained(pipeline: Pipeline) -> None:
@@ -390,6 +409,13 @@ def test_success_is_reported_with_the_window_and_counters(pipeline: Pipeline) ->
     assert message["Subject"] == "[bms-test] sync OK: 4 created, 7 updated, 1 suspended, 0 failed"
     assert f"Window: {INITIAL_SINCE} (offset 0) -> {WINDOW_END}" in message["Message"]
     assert "#/v2/executions/details/arn:aws:states:" in message["Message"]
+
+
+def test_success_reports_the_window_s_cohort_members_added_and_removed(pipeline: Pipeline) -> None:
+    output = json.loads(pipeline.run()["output"])
+    [message] = pipeline.messages()
+    assert (output["counters"]["cohort_added"], output["counters"]["cohort_removed"]) == (9, 2)
+    assert "  cohort members added: 9\n  cohort members removed: 2" in message["Message"]
 
 
 @pytest.mark.parametrize("exit_codes", [[], [2]], ids=["success", "failure"])
@@ -469,6 +495,11 @@ def test_batch_that_does_not_move_the_watermark_ends_the_loop(pipeline: Pipeline
 def test_allow_mass_suspend_input_reaches_every_batch(pipeline: Pipeline) -> None:
     pipeline.run({"allowMassSuspend": True})
     assert {run["ALLOW_MASS_SUSPEND"] for run in pipeline.batch.runs} == {"1"}
+
+
+def test_allow_cohort_removals_input_reaches_every_batch(pipeline: Pipeline) -> None:
+    pipeline.run({"allowCohortRemovals": True})
+    assert {(run["ALLOW_COHORT_REMOVALS"], run["ALLOW_MASS_SUSPEND"]) for run in pipeline.batch.runs} == {("1", "0")}
 
 
 def test_failed_batch_is_retried_then_fails_the_execution(pipeline: Pipeline, no_retry_waits: list[float]) -> None:
