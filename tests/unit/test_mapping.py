@@ -144,3 +144,75 @@ def test_an_invalid_email_is_named_by_its_field_and_its_value_kept_apart() -> No
     assert isinstance(result, RecordFailure)
     assert "jo.bloggs" not in result.reason
     assert result.personal == "workEmail 'jo.bloggs@@acme.test'"
+
+
+def mapping_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mapping.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_profile_fields_and_cohorts_are_read_with_their_types(tmp_path: Path) -> None:
+    path = mapping_file(
+        tmp_path,
+        '[profile_fields]\njobtitle = "jobTitle"\nhiredate = { from = "hireDate", type = "datetime" }\n'
+        '[cohorts]\ndepartment = "Department: {value}"\n[cohort_settings]\nleavers = "remove"\n',
+    )
+    mapping = load_mapping(path)
+    assert [(p.shortname, p.source, p.type) for p in mapping.profile_fields] == [
+        ("jobtitle", "jobTitle", "text"),
+        ("hiredate", "hireDate", "datetime"),
+    ]
+    assert [(r.field, r.template) for r in mapping.cohorts] == [("department", "Department: {value}")]
+    assert mapping.leavers == "remove"
+    assert {"jobTitle", "hireDate", "department"} <= set(mapping.source_fields)
+
+
+def test_without_the_new_sections_nothing_is_mapped_and_leavers_are_kept() -> None:
+    assert (DEFAULT.profile_fields, DEFAULT.cohorts, DEFAULT.leavers) == ((), (), "keep")
+    assert (desired().profile, desired().cohorts) == ({}, {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[profile_fields]\n"job title" = "jobTitle"\n',
+        '[profile_fields]\nhiredate = { from = "hireDate", type = "date" }\n',
+        '[cohorts]\ndepartment = "Department"\n',
+        '[cohort_settings]\nleavers = "delete"\n',
+    ],
+    ids=["shortname-with-space", "unknown-type", "template-without-value", "unknown-leavers"],
+)
+def test_a_malformed_new_section_is_a_config_error(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="MAPPING_FILE"):
+        load_mapping(mapping_file(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("hire_date", "sent"),
+    [("2024-07-01", "2024-07-01"), ("0000-00-00", ""), ("", ""), (None, "")],
+)
+def test_a_bamboohr_date_is_sent_as_that_date_and_an_empty_one_clears(
+    tmp_path: Path, hire_date: str | None, sent: str
+) -> None:
+    mapping = load_mapping(mapping_file(tmp_path, '[profile_fields]\nd = { from = "hireDate", type = "datetime" }\n'))
+    user = mapping.desired_user(employee(hireDate=hire_date))
+    assert isinstance(user, DesiredUser) and (user.profile, user.warnings) == ({"d": sent}, ())
+
+
+def test_a_date_that_is_not_a_date_is_left_out_with_a_warning_naming_the_field_not_the_value(tmp_path: Path) -> None:
+    mapping = load_mapping(mapping_file(tmp_path, '[profile_fields]\nd = { from = "hireDate", type = "datetime" }\n'))
+    user = mapping.desired_user(employee(hireDate="15/01/2024"))
+    assert isinstance(user, DesiredUser) and user.profile == {}
+    assert "hireDate" in user.warnings[0] and "15/01" not in user.warnings[0]
+
+
+def test_cohort_values_are_trimmed_and_an_overlong_idnumber_gets_a_stable_hash_suffix(tmp_path: Path) -> None:
+    mapping = load_mapping(mapping_file(tmp_path, '[cohorts]\ndepartment = "Department: {value}"\n'))
+    user = mapping.desired_user(employee(department="  Sales "))
+    assert isinstance(user, DesiredUser) and user.cohorts == {"department": "Sales"}
+    (rule,) = mapping.cohorts
+    assert rule.idnumber("Sales") == "bamboohr:department:Sales"
+    long_a, long_b = rule.idnumber("x" * 200), rule.idnumber("x" * 199 + "y")
+    assert len(long_a) == len(long_b) == 100 and long_a != long_b and long_a == rule.idnumber("x" * 200)
+    assert rule.owns(long_a) and rule.name("Sales") == "Department: Sales"
