@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from bamboohr_moodle_sync import cli
 from bamboohr_moodle_sync.local.pipeline.offline import _previously_synced_accounts
 from bamboohr_moodle_sync.mapping import DesiredUser, load_mapping
@@ -300,3 +302,53 @@ def test_a_hand_set_since_the_watermark_has_left_says_so_and_points_to_reset(wor
     assert f"the watermark is at since {watermark.since} offset 0" in last
     assert "nothing was done" in last and "reset --since" in last
     assert world.watermark == watermark
+
+
+def deployed_stack(world: World) -> str:
+    """A stack in moto with the outputs the commands read, and its state machine; answers the machine's ARN."""
+    machine = boto3.client("stepfunctions").create_state_machine(
+        name="acme-sync",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/acme-sync",
+    )["stateMachineArn"]
+    outputs = {
+        "StateTableName": "state",
+        "StateMachineArn": machine,
+        "BambooHRSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:acme/bamboohr",
+        "MoodleSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:acme/moodle",
+    }
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName="acme", TemplateBody=json.dumps(template))
+    return machine
+
+
+def test_status_with_stack_shows_the_last_executions_and_whether_the_lock_holder_runs(world: World) -> None:
+    machine = deployed_stack(world)
+    execution = boto3.client("stepfunctions").start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    world.store.take_lock(execution, 600)
+    status = operate(world, "status", "--stack", "acme", "--json").json()
+    assert status["lock"]["running"] is True
+    (shown,) = status["executions"]
+    assert shown["status"] == "RUNNING" and shown["link"].endswith(execution)
+
+
+def test_unlock_with_stack_refuses_while_the_execution_runs_and_clears_once_it_stopped(world: World) -> None:
+    machine = deployed_stack(world)
+    sfn = boto3.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    world.store.take_lock(execution, 600)
+    refused = operate(world, "unlock", "--stack", "acme", "--yes")
+    assert refused.code == 1 and "still running" in refused.out
+    assert world.store.read_lock() is not None
+    sfn.stop_execution(executionArn=execution)
+    cleared = operate(world, "unlock", "--stack", "acme", "--yes")
+    assert cleared.code == 0, cleared.out
+    assert world.store.read_lock() is None
+
+
+def test_a_stack_that_does_not_exist_is_a_configuration_error(world: World) -> None:
+    answer = operate(world, "status", "--stack", "nope")
+    assert answer.code == 2 and "stack nope" in answer.err
