@@ -352,3 +352,12 @@ def test_unlock_with_stack_refuses_while_the_execution_runs_and_clears_once_it_s
 def test_a_stack_that_does_not_exist_is_a_configuration_error(world: World) -> None:
     answer = operate(world, "status", "--stack", "nope")
     assert answer.code == 2 and "stack nope" in answer.err
+
+
+def test_approve_with_stack_starts_one_execution_for_the_approved_window(world: World) -> None:
+    machine = deployed_stack(world)
+    guard_stopped_window(world)
+    answer = operate(world, "approve", "--stack", "acme", "--yes", "--json", MAX_SUSPENSIONS="5")
+    assert answer.code == 0, answer.out + answer.err
+    (execution,) = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
+    assert answer.json()["execution"] == execution["executionArn"]
