@@ -61,6 +61,17 @@ class World:
                 return runs
         raise AssertionError(f"window not drained in {max_batches} batches")
 
+    def leavers_after_a_first_window(self, employees: int = 20, leavers: int = 6) -> list[str]:
+        """A drained first window, then ``leavers`` employees with active accounts terminated: their ids."""
+        ids = self.bamboohr.emulator.seed(employees)
+        self.drain()
+        active = set(self.active_accounts())
+        self.bamboohr.emulator.advance(60)
+        leaving = [i for i in ids if i in active][:leavers]
+        for employee_id in leaving:
+            self.bamboohr.emulator.terminate(employee_id)
+        return leaving
+
     @property
     def watermark(self) -> Watermark | None:
         return self.store.read_watermark()

@@ -200,13 +200,8 @@ def test_a_hand_made_account_is_adopted_not_duplicated(world: World) -> None:
 
 
 def test_mass_suspension_guard_stops_the_window_before_anyone_is_suspended(world: World) -> None:
-    ids = world.bamboohr.emulator.seed(20)
-    world.drain()
+    leavers = world.leavers_after_a_first_window()
     active = set(world.active_accounts())
-    world.bamboohr.emulator.advance(60)
-    leavers = [i for i in ids if i in active][:6]
-    for employee_id in leavers:
-        world.bamboohr.emulator.terminate(employee_id)
     before = world.watermark
     run = world.run_batch(MAX_SUSPENSIONS="5")
     assert run.exit_code == 3

@@ -157,28 +157,18 @@ def test_status_shows_the_lock_and_whether_it_is_live(world: World) -> None:
     assert status["lock"]["owner"].endswith(":x") and status["lock"]["live"] is True
 
 
-def guard_stopped_window(world: World) -> list[str]:
-    ids = world.bamboohr.emulator.seed(20)
-    world.drain()
-    active = set(world.active_accounts())
-    world.bamboohr.emulator.advance(60)
-    leavers = [i for i in ids if i in active][:6]
-    for employee_id in leavers:
-        world.bamboohr.emulator.terminate(employee_id)
-    assert world.run_batch(MAX_SUSPENSIONS="5").exit_code == 3
+def guard_stopped_window(world: World, **env: str) -> list[str]:
+    """A drained world in which 6 employees with active accounts left, and a batch the guard stopped (limit 5)."""
+    leavers = world.leavers_after_a_first_window()
+    assert world.run_batch(MAX_SUSPENSIONS="5", **env).exit_code == 3
     return leavers
 
 
 def test_a_guard_stop_names_a_sample_and_the_approve_command(world: World) -> None:
-    ids = world.bamboohr.emulator.seed(20)
-    world.drain()
-    world.bamboohr.emulator.advance(60)
-    for employee_id in [i for i in ids if i in world.active_accounts()][:6]:
-        world.bamboohr.emulator.terminate(employee_id)
-    run = world.run_batch(MAX_SUSPENSIONS="5", STACK_NAME="acme-sync")
-    assert run.exit_code == 3
-    assert "would suspend 6 active Moodle accounts" in run.stderr
-    assert "bamboohr-moodle-sync approve --stack acme-sync --yes" in run.stderr
+    guard_stopped_window(world, STACK_NAME="acme-sync")
+    last = world.output[-1].strip().splitlines()[-1]
+    assert "would suspend 6 active Moodle accounts" in last
+    assert "bamboohr-moodle-sync approve --stack acme-sync --yes" in last
 
 
 def test_approve_lets_exactly_the_stopped_window_through(world: World) -> None:
