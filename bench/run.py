@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import asl, harness, history, lookups, model, plots, reference, report, rss, slow_mail
+from bench import asl, cohorts, harness, history, lookups, model, plots, reference, report, rss, slow_mail
 from bench.services import emulators
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +41,7 @@ class Plan:
     model_windows: tuple[int, ...] = (1_000, 10_000, 100_000)
     lookups: tuple[int, tuple[int, ...], int, int, float] = (1_000, (1, 4), 2_000, 3, 10.0)  # see lookups.measure
     slow_mail: tuple[int, int, float, float] = (1_000, 200, 6.0, 0.6)  # see slow_mail.measure
+    cohorts: tuple[int, tuple[int, ...]] = (10_000, (200, 500, 1_000))  # see cohorts.measure
 
 
 FULL = Plan(
@@ -58,6 +59,7 @@ QUICK = Plan(
     None,
     lookups=(50, (1, 2), 100, 1, 5.0),
     slow_mail=(130, 130, 6.0, 0.5),
+    cohorts=(120, (60,)),
 )
 
 
@@ -70,6 +72,9 @@ def measure(plan: Plan, progress: Any) -> dict[str, Any]:
 
     progress("slow mail")
     results["slow_mail"] = slow_mail.measure(*plan.slow_mail)
+
+    progress("cohorts and profile fields")
+    results["cohorts"] = cohorts.measure(*plan.cohorts)
 
     progress("wall time")
     results["wall_time"] = _wall_time(plan)

@@ -35,6 +35,9 @@ def test_quick_bench_writes_results_plots_and_report(tmp_path: Path) -> None:
     assert slow["created"] == normal["created"] > 0 and slow["failed"] == normal["failed"]
     assert slow["mailed"] == slow["created"] and slow["mailed_twice"] == 0
     assert slow["create_calls"] <= 2 * normal["create_calls"]
+    (cohort_load,) = results["cohorts"]["runs"]
+    assert cohort_load["memberships"] == 2 * cohort_load["counts"]["created"] > 0
+    assert "## 1c. A first load with cohorts" in report.read_text()
     assert results["recommendation"]["batch_size"] in results["meta"]["plan"]["sizes"]
     for name in ("round_trips", "wall_time", "memory", "model"):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")

@@ -29,6 +29,21 @@ TEMPLATE = REPO_ROOT / "template.yaml"
 # An image in the bootstrap stack's repository, as infra/README.md pushes it: the execution role's ECR
 # permissions are checked against it. Locally the task runs as a process, so nothing is pulled.
 LOCAL_IMAGE = f"{stack.ACCOUNT_ID}.dkr.ecr.{stack.REGION}.amazonaws.com/bamboohr-moodle-sync:local"
+DEMO_MAPPING = """\
+[profile_fields]
+jobtitle = "jobTitle"
+hiredate = { from = "hireDate", type = "datetime" }
+
+[cohorts]
+department = "Department: {value}"
+location = "Location: {value}"
+
+[cohort_settings]
+leavers = "remove"
+"""
+"""The demo's mapping (``MAPPING_FILE`` of every task): two profile fields and two cohort rules."""
+RENAMED_DEPARTMENT = ("Customer Care", "Customer Success")  # what an earlier sync knew -> what BambooHR says now
+HAND_MADE_COHORT = ("Mentors", "mentors")  # (name, idnumber): no bamboohr: prefix, never touched by the sync
 
 
 @dataclass
@@ -48,6 +63,7 @@ class Options:
     time_scale: float = 1.0  # multiplies the ASL's Retry intervals
     adopt_accounts: int = 3  # hand-made Moodle accounts matching employees, for the task to adopt
     previous_sync: bool = True  # Moodle already holds accounts from an earlier sync: some stale, leavers, returners
+    mapping: str | None = DEMO_MAPPING  # MAPPING_FILE's text (None: the default mapping, no cohorts)
     output: Path = Path("out")
     template: Path = TEMPLATE
     real_bamboohr: tuple[str, str] | None = None  # (api url, key): forces DRY_RUN=1
@@ -199,6 +215,38 @@ def _previously_synced_accounts(bamboohr: RunningBambooHR, moodle: RunningMoodle
         )
 
 
+def _previous_cohorts(bamboohr: RunningBambooHR, moodle: RunningMoodle) -> None:
+    """Cohorts an earlier sync (and an admin) left, for the demo mapping's rules: a hand-made cohort with members;
+    the department cohort of before a rename, holding that department's accounts; a mover still in the cohort of
+    an old department; a leaver still in their owned cohorts. Together well below the cohort guard's default."""
+    site = moodle.emulator
+    employees = {e["id"]: e for e in bamboohr.emulator.employees()}
+    synced = [(u, employees[u["idnumber"]]) for u in site.users() if u["idnumber"] in employees]
+    mentors = site.add_cohort(*HAND_MADE_COHORT)
+    for user, _ in synced[:3]:
+        site.add_cohort_member(mentors, user["id"])
+    old, new = RENAMED_DEPARTMENT
+    before_rename = site.add_cohort(f"Department: {old}", f"bamboohr:department:{old}")
+    for user, employee in synced:
+        if employee.get("department") == new and employee.get("status") == "Active":
+            site.add_cohort_member(before_rename, user["id"])
+    active = [(u, e) for u, e in synced if e.get("status") == "Active" and e.get("department") != new]
+    leavers = [(u, e) for u, e in synced if e.get("status") == "Inactive" and not u["suspended"]]
+    if active:  # the mover: still in the cohort of the department they left
+        user, employee = active[0]
+        left = next(d for d in ("Legal", "Finance") if d != employee.get("department"))
+        site.add_cohort_member(site.add_cohort(f"Department: {left}", f"bamboohr:department:{left}"), user["id"])
+    if leavers:  # the leaver: in the cohorts of their department and location (leavers = "remove")
+        user, employee = leavers[0]
+        for rule in ("department", "location"):
+            value = str(employee.get(rule) or "")
+            cohort = next((c["id"] for c in site.cohorts() if c["idnumber"] == f"bamboohr:{rule}:{value}"), None)
+            if value:
+                site.add_cohort_member(
+                    cohort or site.add_cohort(f"{rule.title()}: {value}", f"bamboohr:{rule}:{value}"), user["id"]
+                )
+
+
 @contextmanager
 def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterator[Pipeline]:
     """Brings everything up (reusing ``local`` if given, after a reset) and tears it down after the block."""
@@ -224,10 +272,17 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
         extra_env["BAMBOOHR_API_URL"] = api_url
         if options.real_bamboohr or options.real_moodle:
             extra_env["DRY_RUN"] = "1"
+        if options.mapping is not None:
+            options.output.mkdir(parents=True, exist_ok=True)
+            mapping_file = options.output / "mapping.toml"
+            mapping_file.write_text(options.mapping, encoding="utf-8")
+            extra_env["MAPPING_FILE"] = str(mapping_file.resolve())
         if bamboohr and moodle:
             _adoptable_accounts(bamboohr, moodle, options.adopt_accounts)
             if options.previous_sync:
                 _previously_synced_accounts(bamboohr, moodle)
+                if options.mapping is not None and "[cohorts]" in options.mapping:
+                    _previous_cohorts(bamboohr, moodle)
         parameters = {
             "ImageUri": LOCAL_IMAGE,
             "BambooHRCompanyDomain": domain,

@@ -25,9 +25,11 @@ from bamboohr_moodle_sync.http import RETRY_STATUSES, WRITE_RETRY_STATUSES
 from bamboohr_moodle_sync.local.aws import fargate, iam_enforcement
 from bamboohr_moodle_sync.local.aws.fargate import TaskRun
 from bamboohr_moodle_sync.local.aws.stack import load_template
+from bamboohr_moodle_sync.local.moodle.emulator import MoodleEmulator
 from bamboohr_moodle_sync.local.pipeline import graph
 from bamboohr_moodle_sync.local.pipeline.offline import TEMPLATE, Options, Pipeline, running_pipeline
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
+from bamboohr_moodle_sync.mapping import COHORT_PREFIX
 from bamboohr_moodle_sync.operations.render import row_from, row_line
 
 FAULTS_HELP = (
@@ -252,6 +254,7 @@ def report(pipeline: Pipeline, chain: list[dict[str, Any]], out: TextIO = sys.st
         by_auth = Counter(str(u.get("auth")) for u in users)
         suspended = sum(1 for u in users if u.get("suspended"))
         out.write(f"\n== Moodle: {len(users)} accounts, {suspended} suspended, by auth {dict(by_auth)}\n")
+        out.write(cohorts_summary(pipeline.moodle.emulator))
     watermark = pipeline.watermark()
     out.write(f"== Watermark: {watermark}\n")
     running = {"BambooHR": pipeline.bamboohr, "Moodle": pipeline.moodle}
@@ -261,6 +264,20 @@ def report(pipeline: Pipeline, chain: list[dict[str, Any]], out: TextIO = sys.st
     definition = json.loads(pipeline.deployment.definition)
     page = graph.write(pipeline.options.output, definition, histories)
     out.write(f"== Graph: {page}\n")
+
+
+def cohorts_summary(moodle: MoodleEmulator) -> str:
+    """Each cohort with its member count, owned ones (``bamboohr:`` idnumbers) first; empty when there are none."""
+    cohorts = sorted(moodle.cohorts(), key=lambda c: (not c["idnumber"].startswith(COHORT_PREFIX), c["name"]))
+    if not cohorts:
+        return ""
+    counted = [
+        (c["idnumber"].startswith(COHORT_PREFIX), f"{c['name']} {len(moodle.cohort_members(c['id']))}") for c in cohorts
+    ]
+    owned = [text for is_owned, text in counted if is_owned]
+    others = [text for is_owned, text in counted if not is_owned]
+    line = f"== Moodle cohorts owned by the sync ({len(owned)}): {', '.join(owned) or 'none'}"
+    return line + (f"; not owned, left alone: {', '.join(others)}" if others else "") + "\n"
 
 
 def iam_summary(output: Path) -> str:
