@@ -17,6 +17,7 @@ from moto import mock_aws
 from bamboohr_moodle_sync import cli
 from bamboohr_moodle_sync.local.bamboohr.emulator import RunningBambooHR, running_bamboohr
 from bamboohr_moodle_sync.local.moodle.emulator import RunningMoodle, running_moodle
+from bamboohr_moodle_sync.models import SETTLE_S
 from bamboohr_moodle_sync.state import StateStore, Watermark
 from tests.aws import REGION, create_state_table
 from tests.expectations import active_accounts, expected_active_accounts
@@ -61,10 +62,14 @@ class World:
                 return runs
         raise AssertionError(f"window not drained in {max_batches} batches")
 
-    def leavers_after_a_first_window(self, employees: int = 20, leavers: int = 6) -> list[str]:
-        """A drained first window, then ``leavers`` employees with active accounts terminated: their ids."""
+    def leavers_after_a_first_window(self, employees: int = 20, leavers: int = 6, settled: bool = False) -> list[str]:
+        """A drained first window, then ``leavers`` employees with active accounts terminated: their ids.
+        ``settled``: drain again once the first window's last second settled, so that it is not listed again."""
         ids = self.bamboohr.emulator.seed(employees)
         self.drain()
+        if settled:
+            self.bamboohr.emulator.advance(SETTLE_S)
+            self.drain()
         active = set(self.active_accounts())
         self.bamboohr.emulator.advance(60)
         leaving = [i for i in ids if i in active][:leavers]

@@ -255,23 +255,36 @@ class StateStore:
     # -- operator's changes ------------------------------------------------------------------------------
     def reset_watermark(self, current: Watermark | None, since: str) -> Watermark:
         """Start a new window at ``since`` (offset 0), if the watermark is still ``current`` (else ``StaleBatch``)
-        and no live lock is held (else ``LockHeld``). The version moves on, so the window is frozen afresh."""
+        and no live lock is held (else ``LockHeld``). The version moves on, so the window is frozen afresh.
+
+        Earlier failures the unfinished window carried and had not reached yet go back to the retry list, so the
+        next window retries them: the reset abandons that window's frozen list."""
         start = current or Watermark(since, 0, NO_WATERMARK)
         condition = _watermark_is(start)
         condition.pop("Key")
         version = max(start.version, 0) + 1
         item = {"pk": {"S": "watermark"}, "since": {"S": since}, "offset": {"N": "0"}, "v": {"N": str(version)}}
-        reasons = self._transact(
-            [
-                {"ConditionCheck": self._lock_is_free()},
-                {"Put": {"TableName": self._table, "Item": item, **condition}},
-            ]
-        )
+        writes: list[Any] = [
+            {"ConditionCheck": self._lock_is_free()},
+            {"Put": {"TableName": self._table, "Item": item, **condition}},
+        ]
+        carried = sorted({_retry_entry(c) for c in self._unreached_retries(current)})
+        if carried:
+            writes.append(self._retry_update("ADD", carried, []))
+        reasons = self._transact(writes)
         if reasons and reasons[0] == "ConditionalCheckFailed":
             raise LockHeld(f"the lock is held by {self._lock_owner()}")
         if reasons:
             raise StaleBatch("the watermark moved while it was being reset")
         return Watermark(since, 0, version)
+
+    def _unreached_retries(self, current: Watermark | None) -> list[Change]:
+        """The retry entries (no ``lastChanged``) of the watermark's frozen window from its offset on."""
+        snapshot = self.read_snapshot(current.since) if current is not None else None
+        if current is None or snapshot is None or (current.offset == 0 and snapshot.version != current.version):
+            return []
+        rest = self.read_changes(snapshot, current.offset, snapshot.total - current.offset)
+        return [change for change in rest if not change.last_changed]
 
     def approve(self, snapshot: Snapshot) -> None:
         """Let exactly this frozen window past the suspension guard; ``StaleBatch`` when it was frozen again."""

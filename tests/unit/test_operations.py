@@ -157,9 +157,9 @@ def test_status_shows_the_lock_and_whether_it_is_live(world: World) -> None:
     assert status["lock"]["owner"].endswith(":x") and status["lock"]["live"] is True
 
 
-def guard_stopped_window(world: World, **env: str) -> list[str]:
+def guard_stopped_window(world: World, settled: bool = False, **env: str) -> list[str]:
     """A drained world in which 6 employees with active accounts left, and a batch the guard stopped (limit 5)."""
-    leavers = world.leavers_after_a_first_window()
+    leavers = world.leavers_after_a_first_window(settled=settled)
     assert world.run_batch(MAX_SUSPENSIONS="5", **env).exit_code == 3
     return leavers
 
@@ -351,3 +351,14 @@ def test_approve_with_stack_starts_one_execution_for_the_approved_window(world: 
     assert answer.code == 0, answer.out + answer.err
     (execution,) = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
     assert answer.json()["execution"] == execution["executionArn"]
+
+
+def test_reset_puts_the_retries_the_abandoned_window_had_not_reached_back_on_the_retry_list(world: World) -> None:
+    rejected = world.bamboohr.emulator.hire(firstName="Rae", lastName="J", workEmail="rej@acme.test", status="Active")
+    world.moodle.emulator.reject_user(username="rej@acme.test")
+    guard_stopped_window(world, settled=True)  # the stopped window is frozen, Rae carried into it
+    assert rejected not in {c.employee_id for c in world.store.read_retry_entries()}
+    watermark = world.watermark
+    assert watermark is not None
+    assert operate(world, "reset", "--since", watermark.since, "--yes").code == 0
+    assert rejected in {c.employee_id for c in world.store.read_retry_entries()}

@@ -55,8 +55,9 @@ def recorded_calls(world: World) -> Iterator[list[tuple[str, str, dict[str, Any]
 
 def every_operator_request(world: World, resolver: stack.Resolver) -> list[Request]:
     """The IAM requests of every command, each run where it acts (approve, reset, unlock, sync-one succeed)."""
-    leavers_window = guard_stopped_window(world)
-    assert leavers_window
+    world.bamboohr.emulator.hire(firstName="Rae", lastName="J", workEmail="rej@acme.test", status="Active")
+    world.moodle.emulator.reject_user(username="rej@acme.test")  # a retry the stopped window carries, reset returns
+    leavers_window = guard_stopped_window(world, settled=True)
     with recorded_calls(world) as recorder:
         for argv in (
             ["status"],
