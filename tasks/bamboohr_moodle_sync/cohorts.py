@@ -125,8 +125,8 @@ def removals_message(plan: MembershipPlan, limit: int, since: str) -> str:
         f"window {since} would remove {len(plan.remove)} members from owned cohorts, more than "
         f"MAX_COHORT_REMOVALS={limit} (from {shown}{more}); nothing was changed. With cohort sync's default "
         "action each removal unenrols the user. If BambooHR is right (a department renamed moves everyone in it), "
-        "raise MAX_COHORT_REMOVALS, approve this window (bamboohr-moodle-sync approve), or start one execution "
-        'with input {"allowCohortRemovals": true} (ALLOW_COHORT_REMOVALS=1 for a task run by hand)'
+        'raise MAX_COHORT_REMOVALS or start one execution with input {"allowCohortRemovals": true} '
+        "(ALLOW_COHORT_REMOVALS=1 for a task run by hand)"
     )
 
 

@@ -135,6 +135,21 @@ def test_a_department_rename_over_the_guard_stops_before_removing_anyone_until_l
     assert "Department: Sales" in {c["name"] for c in mapped.moodle.emulator.cohorts()}, "never deleted"
 
 
+def test_an_approved_window_passes_the_cohort_guard(mapped: World) -> None:
+    team = [hire(mapped, name) for name in ("Ann", "Ben", "Cat")]
+    mapped.drain()
+    mapped.bamboohr.emulator.advance(60)
+    for employee_id in team:
+        mapped.bamboohr.emulator.update(employee_id, department="Revenue")
+    assert mapped.run_batch(MAX_COHORT_REMOVALS="2").exit_code == 3
+    watermark = mapped.watermark
+    snapshot = mapped.store.read_snapshot(watermark.since) if watermark else None
+    assert snapshot is not None
+    mapped.store.approve(snapshot)
+    mapped.drain(MAX_COHORT_REMOVALS="2")
+    assert memberships(mapped)["Department: Revenue"] == set(team)
+
+
 def test_a_rename_below_the_guard_moves_everyone_and_counts_the_window(mapped: World) -> None:
     team = [hire(mapped, name) for name in ("Ann", "Ben")]
     mapped.drain()
