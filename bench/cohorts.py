@@ -15,18 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bamboohr_moodle_sync.local.pipeline.offline import DEMO_MAPPING as MAPPING  # two profile fields, two rules
 from bench import harness
 from bench.services import emulators
 
-MAPPING = """\
-[profile_fields]
-jobtitle = "jobTitle"
-hiredate = { from = "hireDate", type = "datetime" }
-
-[cohorts]
-department = "Department: {value}"
-location = "Location: {value}"
-"""
 TARGET = 0.05  # round trips per employee, issue 11
 COHORT_FUNCTIONS = (
     "core_webservice_get_site_info",

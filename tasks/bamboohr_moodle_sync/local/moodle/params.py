@@ -281,6 +281,15 @@ UPDATE_USER = Single(
         "preferences": _TYPED_PAIRS,
     }
 )
+_COHORT: dict[str, Value | Single | Multiple] = {
+    "categorytype": Single({"type": Value(TEXT), "value": Value(RAW)}),
+    "name": Value(RAW),
+    "idnumber": Value(RAW),
+    "description": _opt(RAW),
+    "descriptionformat": Value(INT, DEFAULT, 1),
+    "visible": _opt(BOOL),
+    "theme": _opt(THEME),
+}
 _COHORT_REF = Single({"type": Value(ALPHANUMEXT), "value": Value(RAW)})
 
 PARAMETERS: dict[str, Single] = {
@@ -290,23 +299,7 @@ PARAMETERS: dict[str, Single] = {
     "core_user_create_users": Single({"users": Multiple(CREATE_USER)}),
     "core_user_update_users": Single({"users": Multiple(UPDATE_USER)}),
     "core_user_delete_users": Single({"userids": Multiple(Value(INT))}),
-    "core_cohort_create_cohorts": Single(
-        {
-            "cohorts": Multiple(
-                Single(
-                    {
-                        "categorytype": Single({"type": Value(TEXT), "value": Value(RAW)}),
-                        "name": Value(RAW),
-                        "idnumber": Value(RAW),
-                        "description": _opt(RAW),
-                        "descriptionformat": Value(INT, DEFAULT, 1),
-                        "visible": _opt(BOOL),
-                        "theme": _opt(THEME),
-                    }
-                )
-            )
-        }
-    ),
+    "core_cohort_create_cohorts": Single({"cohorts": Multiple(Single(_COHORT))}),
     "core_cohort_search_cohorts": Single(
         {
             "query": Value(RAW),
@@ -324,24 +317,7 @@ PARAMETERS: dict[str, Single] = {
     ),
     "core_cohort_get_cohorts": Single({"cohortids": Multiple(Value(INT), DEFAULT)}),
     "core_cohort_get_cohort_members": Single({"cohortids": Multiple(Value(INT))}),
-    "core_cohort_update_cohorts": Single(
-        {
-            "cohorts": Multiple(
-                Single(
-                    {
-                        "id": Value(INT),
-                        "categorytype": Single({"type": Value(TEXT), "value": Value(RAW)}),
-                        "name": Value(RAW),
-                        "idnumber": Value(RAW),
-                        "description": _opt(RAW),
-                        "descriptionformat": Value(INT, DEFAULT, 1),
-                        "visible": _opt(BOOL),
-                        "theme": _opt(THEME),
-                    }
-                )
-            )
-        }
-    ),
+    "core_cohort_update_cohorts": Single({"cohorts": Multiple(Single({"id": Value(INT), **_COHORT}))}),
     "core_cohort_add_cohort_members": Single(
         {"members": Multiple(Single({"cohorttype": _COHORT_REF, "usertype": _COHORT_REF}))}
     ),
