@@ -82,10 +82,13 @@ def signed_at(timestamp: str) -> float:
     return parsed.timestamp()
 
 
+def sign(key: str, body: bytes, timestamp: str) -> str:
+    """``X-BambooHR-Signature``: the hex HMAC-SHA256, keyed with the private key, of the body then the timestamp."""
+    return hmac.new(key.encode("utf-8"), body + timestamp.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def signature_matches(key: str, body: bytes, timestamp: str, signature: str) -> bool:
-    """The hex HMAC-SHA256 of the body followed by the timestamp header, compared in constant time."""
-    expected = hmac.new(key.encode("utf-8"), body + timestamp.encode("utf-8"), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature.strip().lower())
+    return hmac.compare_digest(sign(key, body, timestamp), signature.strip().lower())
 
 
 def parse(body: bytes) -> Delivery:

@@ -177,6 +177,7 @@ class Deployment:
     definition: str
     state_machine_role_arn: str = ""
     roles: dict[str, str] = field(default_factory=dict)  # logical id -> role ARN
+    webhook_secret_arn: str = ""
 
 
 def local_names(template: Mapping[str, Any], resolver: Resolver) -> None:
@@ -259,8 +260,9 @@ def deploy(
 ) -> Deployment:
     """Creates the template's resources in the moto server ``session`` points at.
 
-    ``secrets`` maps ``"bamboohr"``/``"moodle"`` to the API key and token stored as ``{"api_key": ...}`` and
-    ``{"token": ...}`` in the secret whose logical id or name mentions that service.
+    ``secrets`` maps ``"bamboohr"``/``"moodle"``/``"webhook"`` to the API key, token and webhook private key
+    stored as ``{"api_key": ...}``, ``{"token": ...}`` and ``{"private_key": ...}`` in the secret whose logical id
+    mentions that service.
     """
     template = load_template(template_path)
     resolver = Resolver(template, _parameters(template, parameters or {}))
@@ -348,6 +350,7 @@ def deploy(
         definition=definition,
         state_machine_role_arn=role_arn,
         roles=roles,
+        webhook_secret_arn=secret_arns.get("webhook", ""),
     )
 
 
@@ -358,8 +361,9 @@ def _secrets(
     arns: dict[str, str] = {}
     for logical in resources_of(template, "AWS::SecretsManager::Secret"):
         name = resolver.refs[logical]
-        service = "bamboohr" if "bamboo" in logical.lower() else "moodle"  # by logical id: names carry the stack
-        field_name = "api_key" if service == "bamboohr" else "token"
+        # By logical id: names carry the stack.
+        service = next((s for s in ("bamboohr", "webhook") if s in logical.lower()), "moodle")
+        field_name = {"bamboohr": "api_key", "webhook": "private_key"}.get(service, "token")
         value = json.dumps({field_name: values.get(service, "local-secret")})
         arns[service] = session.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
         resolver.refs[logical] = resolver.attrs[logical]["Id"] = arns[service]
@@ -389,6 +393,8 @@ def sam_generated_roles(template: Mapping[str, Any], parameters: Mapping[str, An
     for resource in resources_of(sam, "AWS::Serverless::StateMachine").values():
         if "DefinitionUri" in resource.get("Properties", {}):  # sam package's S3 upload; only roles matter here
             resource["Properties"]["DefinitionUri"] = {"Bucket": "local", "Key": "sync.asl.json"}
+    for resource in resources_of(sam, "AWS::Serverless::Function").values():
+        resource["Properties"]["CodeUri"] = "s3://local/function.zip"  # likewise: sam package's upload
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=REGION))
     values = {**parameters, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": STACK_NAME}
     transformed = translator.translate(sam, parameter_values=values, get_managed_policy_map=dict)
