@@ -163,6 +163,10 @@ def test_local_run_max_suspensions_stops_the_window_and_allow_mass_suspend_lets_
     before = suspended(stopped)
     assert runner.run(stopped, runner.Progress(20, io.StringIO())) == 1
     assert [run.exit_code for run in stopped.tasks.runs] == [3], "the guard stopped the first task, not rerun"
+    sfn = stopped.local.client("stepfunctions")
+    (execution,) = sfn.list_executions(stateMachineArn=stopped.deployment.state_machine_arn)["executions"]
+    cause = sfn.describe_execution(executionArn=execution["executionArn"])["cause"]
+    assert "bamboohr-moodle-sync approve --stack bamboohr-moodle-sync-local --yes" in cause  # as the SNS message says
     assert suspended(stopped) == before
     allowed = with_leavers(allow_mass_suspend=True)
     assert runner.run(allowed, runner.Progress(20, io.StringIO())) == 0
