@@ -13,6 +13,7 @@ import boto3
 from bamboohr_moodle_sync import cli
 from bamboohr_moodle_sync.local.pipeline.offline import _previously_synced_accounts
 from bamboohr_moodle_sync.mapping import DesiredUser, load_mapping
+from bamboohr_moodle_sync.models import SETTLE_S
 from bamboohr_moodle_sync.state import Lock, lock_time
 from tests.world import World
 
@@ -362,3 +363,14 @@ def test_reset_puts_the_retries_the_abandoned_window_had_not_reached_back_on_the
     assert watermark is not None
     assert operate(world, "reset", "--since", watermark.since, "--yes").code == 0
     assert rejected in {c.employee_id for c in world.store.read_retry_entries()}
+
+
+def test_preview_full_plans_every_employee_even_when_the_window_is_empty(world: World) -> None:
+    world.bamboohr.emulator.seed(12)
+    world.drain()
+    world.bamboohr.emulator.advance(SETTLE_S)
+    world.drain()  # the window after it is empty
+    assert operate(world, "preview", "--json").json()["employees"] == []
+    full = operate(world, "preview", "--full", "--json").json()
+    assert len(full["employees"]) == 12
+    assert {row["action"] for row in full["employees"]} <= {"unchanged", "skip", "fail"}
