@@ -129,7 +129,7 @@ class Batch:
                 **log_context,
                 "counts": result.counts,
                 "guard": result.guard.as_dict() if result.guard else None,
-                "plan": [row.as_dict() for row in result.rows],
+                "plan": [(row if self.settings.log_personal_data else row.redacted()).as_dict() for row in result.rows],
             },
         )
         return BatchResult("dry-run", start, start, result.counts)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .state import Watermark
 
 Value = str | int
+HIDDEN = "(hidden)"  # a value a log leaves out
 PROFILE = "profile_field_"  # a custom profile field's change is keyed as Moodle's user fields name it
 ACTIONS = {  # a row's action -> the counter the batch adds it to
     "create": "created",
@@ -47,6 +48,10 @@ class Row:
     changes: Mapping[str, tuple[Value, Value]] = field(default_factory=dict)
     cohorts: Mapping[str, list[str]] = field(default_factory=dict)
     """{"added": [cohort names], "removed": [...]} when the mapping has ``[cohorts]`` and this employee moves."""
+
+    def redacted(self) -> Row:
+        """The row for a log: no name and no values (``LOG_PERSONAL_DATA=1`` keeps them); ids, fields, reasons stay."""
+        return replace(self, name="", changes=dict.fromkeys(self.changes, (HIDDEN, HIDDEN)))
 
     def as_dict(self) -> dict[str, object]:
         changes = {name: list(values) for name, values in self.changes.items()}

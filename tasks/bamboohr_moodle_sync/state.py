@@ -214,33 +214,50 @@ class StateStore:
         return Lock(item.get("owner", {}).get("S", ""), item.get("expires_at", {}).get("S", ""))
 
     def take_lock(self, owner: str, seconds: int) -> Lock:
-        """Take the lock as the state machine's Acquire Lock does: only when it is free or expired (``LockHeld``)."""
+        """Take the lock as the state machine's Acquire Lock does: only when it is free or expired (``LockHeld``).
+        A webhook's ``pending_at`` on the item is kept."""
         now = self._clock()
         lock = Lock(owner, lock_time(now + seconds))
-        try:
-            with self._configured():
-                self._db.put_item(
-                    TableName=self._table,
-                    Item={"pk": {"S": "lock"}, "owner": {"S": lock.owner}, "expires_at": {"S": lock.expires_at}},
-                    ConditionExpression=_LOCK_IS_FREE,
-                    ExpressionAttributeValues={":now": {"S": lock_time(now)}},
-                )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            raise LockHeld(f"the lock is held by {self._lock_owner()}") from None
+        if not self._update_lock(
+            "SET #o = :owner, expires_at = :expires",
+            _LOCK_IS_FREE,
+            {":owner": {"S": lock.owner}, ":expires": {"S": lock.expires_at}, ":now": {"S": lock_time(now)}},
+        ):
+            raise LockHeld(f"the lock is held by {self._lock_owner()}")
         return lock
 
     def release_lock(self, lock: Lock) -> bool:
-        """Delete exactly this lock (owner and expiry): False when it changed since it was read."""
+        """Free exactly this lock (owner and expiry): False when it changed since it was read. The item is deleted,
+        unless a webhook left ``pending_at`` on it: then it is kept, expired, so the next execution runs that sync."""
+        values = {":owner": {"S": lock.owner}, ":expires": {"S": lock.expires_at}}
+        this_lock = "#o = :owner AND expires_at = :expires"
         try:
             with self._configured():
                 self._db.delete_item(
                     TableName=self._table,
                     Key={"pk": {"S": "lock"}},
-                    ConditionExpression="#o = :owner AND expires_at = :expires",
+                    ConditionExpression=f"{this_lock} AND attribute_not_exists(pending_at)",
                     ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues={":owner": {"S": lock.owner}, ":expires": {"S": lock.expires_at}},
+                    ExpressionAttributeValues=values,
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            now = {":now": {"S": lock_time(self._clock() - 1)}}
+            return self._update_lock("SET expires_at = :now", this_lock, values | now)
+        return True
+
+    def _update_lock(self, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """One conditional ``UpdateItem`` of the lock item; False when the condition did not hold."""
+        try:
+            with self._configured():
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": "lock"}},
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues=values,
                 )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":

@@ -117,10 +117,18 @@ def test_preview_is_what_the_run_then_does_employee_by_employee(world: World) ->
 def test_a_dry_run_logs_the_same_plan_as_preview(world: World) -> None:
     every_kind_of_action(world)
     preview = operate(world, "preview", "--json").json()
-    run = world.run_batch(DRY_RUN="1")
+    run = world.run_batch(DRY_RUN="1", LOG_PERSONAL_DATA="1")
     (line,) = [json.loads(x) for x in run.stdout.splitlines() if '"dry run: planned' in x]
     assert line["plan"] == preview["employees"]
     assert line["counts"] == {k: preview["summary"][k] for k in line["counts"]}
+
+
+def test_a_dry_run_logs_no_names_or_values_without_log_personal_data(world: World) -> None:
+    world.bamboohr.emulator.hire(firstName="Ada", lastName="Lovelace", workEmail="ada@acme.test", status="Active")
+    run = world.run_batch(DRY_RUN="1")
+    (line,) = [x for x in run.stdout.splitlines() if '"dry run: planned' in x]
+    assert '"create"' in line and '"email"' in line
+    assert "Lovelace" not in line and "ada@acme.test" not in line
 
 
 def test_preview_text_leads_with_the_summary_and_csv_has_a_row_per_change(world: World, tmp_path: Path) -> None:
@@ -374,3 +382,18 @@ def test_preview_full_plans_every_employee_even_when_the_window_is_empty(world: 
     full = operate(world, "preview", "--full", "--json").json()
     assert len(full["employees"]) == 12
     assert {row["action"] for row in full["employees"]} <= {"unchanged", "skip", "fail"}
+
+
+def test_unlock_keeps_a_webhook_s_pending_sync_on_the_lock_it_frees(world: World) -> None:
+    put_lock(world, Lock("arn:aws:states:us-east-1:1:execution:s-sync:old", lock_time(time.time() - 60)))
+    world.store._db.update_item(
+        TableName=world.store._table,
+        Key={"pk": {"S": "lock"}},
+        UpdateExpression="SET pending_at = :p",
+        ExpressionAttributeValues={":p": {"S": "2026-01-01T00:00:00.000Z"}},
+    )
+    assert operate(world, "unlock", "--yes").code == 0
+    item = world.store._db.get_item(TableName=world.store._table, Key={"pk": {"S": "lock"}})["Item"]
+    assert item["pending_at"]["S"] == "2026-01-01T00:00:00.000Z"
+    lock = world.store.read_lock()
+    assert lock is not None and not lock.live(time.time())

@@ -272,6 +272,7 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
         extra_env["BAMBOOHR_API_URL"] = api_url
         if options.real_bamboohr or options.real_moodle:
             extra_env["DRY_RUN"] = "1"
+            extra_env["LOG_PERSONAL_DATA"] = "1"  # the plan's names and values, in task logs on this machine only
         if options.mapping is not None:
             options.output.mkdir(parents=True, exist_ok=True)
             mapping_file = options.output / "mapping.toml"
