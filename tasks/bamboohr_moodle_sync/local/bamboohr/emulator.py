@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bamboohr_moodle_sync.local.bamboohr.api import FIELD_TYPES, ApiKey, EmployeeRecord, handle_request
 from bamboohr_moodle_sync.local.bamboohr.employees import generate_employees
+from bamboohr_moodle_sync.local.bamboohr.webhooks import WebhookSender
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults, Request, Response
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class BambooHREmulator:
         self._seed = seed
         self.add_api_key(api_key)
         self.default_api_key = api_key
+        self.webhook: WebhookSender | None = None  # a registered webhook: each change is posted to it, signed
 
     # -- keys and clock -------------------------------------------------------------------------------
     def add_api_key(
@@ -139,7 +141,8 @@ class BambooHREmulator:
             values.update(status="Active", hireDate=now.date().isoformat(), employeeNumber=employee_id)
             values.update(fields)
             self._records[employee_id] = EmployeeRecord(employee_id, values, created=now, last_changed=now)
-            return employee_id
+        self._notify(employee_id, "employee.created", tuple(sorted(fields)))
+        return employee_id
 
     def update(self, employee_id: str, **fields: str | None) -> None:
         _check_fields(fields)
@@ -147,6 +150,7 @@ class BambooHREmulator:
             record = self._live(employee_id)
             record.fields.update(fields)
             record.last_changed = self.now()
+        self._notify(employee_id, "employee.updated", tuple(sorted(fields)))
 
     def terminate(self, employee_id: str, termination_date: date | str | None = None) -> None:
         """Status Inactive with a terminationDate (today by default); shows in the change list as Updated."""
@@ -164,6 +168,12 @@ class BambooHREmulator:
             record = self._live(employee_id)
             record.deleted = True
             record.last_changed = self.now()
+        self._notify(employee_id, "employee.deleted")
+
+    def _notify(self, employee_id: str, event_type: str, changed: tuple[str, ...] = ()) -> None:
+        """Posts the change to the registered webhook, after the change is visible to the API."""
+        if self.webhook is not None:
+            self.webhook.send(employee_id, event_type, changed)
 
     def seed(self, n: int, hire_before: date | None = None) -> list[str]:
         """Hire ``n`` generated employees (see ``employees.generate_employees``); returns their ids."""

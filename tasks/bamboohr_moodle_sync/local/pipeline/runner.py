@@ -28,6 +28,7 @@ from bamboohr_moodle_sync.local.aws.stack import load_template
 from bamboohr_moodle_sync.local.moodle.emulator import MoodleEmulator
 from bamboohr_moodle_sync.local.pipeline import graph
 from bamboohr_moodle_sync.local.pipeline.offline import TEMPLATE, Options, Pipeline, running_pipeline
+from bamboohr_moodle_sync.local.pipeline.webhooks import run_demo as webhook_demo
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
 from bamboohr_moodle_sync.mapping import COHORT_PREFIX
 from bamboohr_moodle_sync.operations.render import row_from, row_line
@@ -36,8 +37,10 @@ FAULTS_HELP = (
     "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS, "
     "moodle-mail-delay-ms=MS (each created user's password mail, inside the create call), "
     "task-fails-to-start-at-batch=K, ecs-capacity-error-at-batch=K, ecs-no-task-placed-at-batch=K, "
-    "ecs-client-error-at-batch=K (for these and kill-task-at-batch, K counts RunTask calls, retries included)"
+    "ecs-client-error-at-batch=K (for these and kill-task-at-batch, K counts RunTask calls, retries included), "
+    "webhook-bad-signature=K (with --webhooks: the K-th edit's delivery is signed with another key)"
 )
+WEBHOOK_FAULT = "webhook-bad-signature"
 # How Fargate fails (local/aws/fargate.py), by --fault name.
 RUN_TASK_FAULTS = {
     "ecs-capacity-error-at-batch": fargate.CAPACITY_ERROR,
@@ -135,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE", help=FAULTS_HELP)
     parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="after the drain, edit employees in BambooHR: its signed webhooks reach the local receiver, which "
+        "starts the sync; reports each edit's time to Moodle (docs/webhooks.md)",
+    )
+    parser.add_argument(
         "--time-scale",
         type=ranged(float, 0.0001, 1),
         default=1.0,
@@ -166,7 +175,8 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
     )
     for fault in args.fault:
         try:
-            parse_fault(fault, options)
+            if fault.partition("=")[0] != WEBHOOK_FAULT:  # webhook_forgeries reads those
+                parse_fault(fault, options)
         except ValueError as exc:
             parser.error(str(exc))
     try:
@@ -184,6 +194,21 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
 
 OUTPUTS = ("history.json", "graph.html", "iam.json")
 TASK_LOGS = "tasks/task-*.log"
+
+
+def webhook_forgeries(args: argparse.Namespace, parser: argparse.ArgumentParser) -> frozenset[int]:
+    """The edits (counted from 1) whose delivery ``--fault webhook-bad-signature=K`` signs with another key."""
+    try:
+        forged = frozenset(
+            fault_value(WEBHOOK_FAULT, value, int, 1)
+            for name, _, value in (fault.partition("=") for fault in args.fault)
+            if name == WEBHOOK_FAULT
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    if forged and not args.webhooks:
+        parser.error(f"--fault {WEBHOOK_FAULT} needs --webhooks")
+    return forged
 
 
 def prepare_output(output: Path) -> None:
@@ -310,12 +335,13 @@ def main(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv))
     options = options_from(args, parser)
+    forged = webhook_forgeries(args, parser)
     progress = Progress(options.batch_size)
     options.on_task_exit = progress
     try:
         with running_pipeline(options) as pipeline:
             try:
-                return run(pipeline, progress)
+                return run(pipeline, progress, webhooks=args.webhooks, forged=forged)
             except KeyboardInterrupt:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
                 for task in pipeline.tasks.runs:
@@ -332,8 +358,9 @@ def main(argv: Sequence[str]) -> int:
         return 1
 
 
-def run(pipeline: Pipeline, progress: Progress) -> int:
-    """One execution as the scheduler starts it, followed to the end of its chain, then the report."""
+def run(pipeline: Pipeline, progress: Progress, webhooks: bool = False, forged: frozenset[int] = frozenset()) -> int:
+    """One execution as the scheduler starts it, followed to the end of its chain, then the report; with
+    ``webhooks``, then edits in BambooHR that its webhook delivers to the local receiver (docs/webhooks.md)."""
     progress.pipeline = pipeline
     options = pipeline.options
     if pipeline.bamboohr is not None:
@@ -346,7 +373,12 @@ def run(pipeline: Pipeline, progress: Progress) -> int:
     if options.real_bamboohr or options.real_moodle:  # the plan first: the run's own counters are all zero
         report_dry_run(pipeline.tasks.runs)
     report(pipeline, chain)
-    return 0 if chain[-1]["status"] == "SUCCEEDED" else 1
+    if chain[-1]["status"] != "SUCCEEDED":
+        return 1
+    if webhooks and pipeline.bamboohr is not None and pipeline.moodle is not None:
+        print("Webhooks: editing employees in BambooHR after the drain", file=sys.stderr)
+        webhook_demo(pipeline, forged)
+    return 0
 
 
 def report_dry_run(runs: Sequence[TaskRun], out: TextIO = sys.stdout, shown: int = 20) -> None:

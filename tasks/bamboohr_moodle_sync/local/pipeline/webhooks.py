@@ -1,45 +1,40 @@
-"""Webhooks offline: BambooHR's side (the documented payload, signed with the webhook's key) delivered to the
-real receiver, which calls the local AWS with the WebhookRole's credentials, so IAM is enforced on it as on AWS."""
+"""Webhooks offline: the real receiver with the WebhookRole's credentials against the local AWS (IAM enforced as
+on AWS), served as a local HTTP endpoint that the BambooHR emulator's registered webhook posts to; and the demo
+that edits employees after the first drain and measures each edit's time to Moodle."""
 
 from __future__ import annotations
 
 import json
+import statistics
+import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
 
 from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 
 from bamboohr_moodle_sync import webhook
 from bamboohr_moodle_sync.local.aws import iam_enforcement
+from bamboohr_moodle_sync.local.bamboohr.emulator import BambooHREmulator
+from bamboohr_moodle_sync.local.bamboohr.webhooks import WebhookSender, payload, signed_headers
 from bamboohr_moodle_sync.local.pipeline.offline import Pipeline
 
 LAMBDA = "lambda.amazonaws.com"
+FORGED_KEY = "not-the-webhook-key"  # what --fault webhook-bad-signature signs with
 
 
-def payload(employee_id: str, event_type: str = "employee.updated", changed: tuple[str, ...] = ()) -> bytes:
-    """What BambooHR posts for one changed employee (shared/reference/bamboohr.md, "Webhooks")."""
-    event = {
-        "type": event_type,
-        "timestamp": webhook.iso(time.time()),
-        "data": {"companyId": 1, "employeeId": employee_id, "changedFields": list(changed)},
-    }
-    return json.dumps(event).encode("utf-8")
-
-
-def function_url_event(body: bytes, key: str, signed_at: float | None = None) -> dict[str, Any]:
-    """The payload 2.0 event a function URL hands the receiver for a POST signed with ``key``."""
-    stamp = str(int(time.time() if signed_at is None else signed_at))
+def function_url_event(method: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """The payload 2.0 event a function URL hands the receiver (headers lower-cased, as Lambda gives them)."""
     return {
         "version": "2.0",
         "rawPath": "/",
-        "headers": {
-            "content-type": "application/json",
-            "x-bamboohr-timestamp": stamp,
-            "x-bamboohr-signature": webhook.sign(key, body, stamp),
-        },
-        "requestContext": {"http": {"method": "POST", "path": "/"}},
-        "body": body.decode("utf-8"),
+        "headers": {name.lower(): value for name, value in headers.items()},
+        "requestContext": {"http": {"method": method, "path": "/"}},
+        "body": body.decode("utf-8", "replace"),
         "isBase64Encoded": False,
     }
 
@@ -50,22 +45,19 @@ class LocalWebhooks:
 
     receiver: webhook.Receiver
     key: str
-    state_machine_arn: str
 
     def deliver(self, employee_id: str, key: str | None = None) -> int:
-        event = function_url_event(payload(employee_id), self.key if key is None else key)
+        """One delivery straight to the receiver, as the function URL would pass it; its status code."""
+        body = payload(employee_id, "employee.updated")
+        event = function_url_event("POST", signed_headers(body, self.key if key is None else key), body)
         status: int = self.receiver(LambdaFunctionUrlEvent(event), webhook.clock())["statusCode"]
         return status
-
-    def started(self, name: str) -> str:
-        """The ARN of the execution the receiver started as ``name``."""
-        return self.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
 def local_webhooks(pipeline: Pipeline, debounce_seconds: int = 1) -> LocalWebhooks:
     deployment = pipeline.deployment
-    role_arn = deployment.roles["WebhookRole"]
     enforcement = iam_enforcement.current()
+    role_arn = deployment.roles["WebhookRole"]
     environment = enforcement.assume(role_arn, LAMBDA, "webhook").environment() if enforcement else {}
     session = pipeline.local.session()
 
@@ -88,4 +80,117 @@ def local_webhooks(pipeline: Pipeline, debounce_seconds: int = 1) -> LocalWebhoo
     secret = pipeline.client("secretsmanager").get_secret_value(SecretId=deployment.webhook_secret_arn)
     key = json.loads(secret["SecretString"])["private_key"]
     receiver = webhook.Receiver(webhook.SigningKey(client("secretsmanager"), deployment.webhook_secret_arn), trigger)
-    return LocalWebhooks(receiver, key, deployment.state_machine_arn)
+    return LocalWebhooks(receiver, key)
+
+
+@contextmanager
+def serving(receiver: webhook.Receiver) -> Iterator[str]:
+    """The receiver behind a local HTTP endpoint (the function URL's stand-in); yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            event = function_url_event("POST", dict(self.headers.items()), body)
+            answer = receiver(LambdaFunctionUrlEvent(event), webhook.clock())
+            data = str(answer.get("body", "")).encode("utf-8")
+            self.send_response(int(answer["statusCode"]))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change the demo makes in BambooHR, and how to tell Moodle has it (the accounts with that idnumber)."""
+
+    what: str
+    apply: Callable[[BambooHREmulator], str]  # returns the employee id
+    done: Callable[[list[dict[str, Any]]], bool]
+
+
+def updated(change: Callable[..., None], employee_id: str, **fields: str) -> str:
+    change(employee_id, **fields)
+    return employee_id
+
+
+def demo_edits(pipeline: Pipeline) -> list[Edit]:
+    """A new hire, a rename and a leaver, on employees the first drain synced."""
+    moodle = pipeline.moodle
+    assert moodle is not None
+    synced = [
+        str(e["id"])
+        for e in pipeline.bamboohr.emulator.employees()  # type: ignore[union-attr]
+        if e.get("status") == "Active"
+        and any(not u.get("suspended") for u in moodle.emulator.users_by_idnumber(str(e["id"])))
+    ]
+    renamed, leaver = synced[0], synced[1]
+    return [
+        Edit(
+            "new hire",
+            lambda e: e.hire(firstName="Webhook", lastName="Newhire", workEmail="webhook.newhire@example.com"),
+            lambda users: [bool(u.get("suspended")) for u in users] == [False],
+        ),
+        Edit(
+            f"rename of employee {renamed}",
+            lambda e: updated(e.update, renamed, lastName="Renamed-By-Webhook"),
+            lambda users: [u["lastname"] for u in users] == ["Renamed-By-Webhook"],
+        ),
+        Edit(
+            f"termination of employee {leaver}",
+            lambda e: updated(e.terminate, leaver),
+            lambda users: [bool(u.get("suspended")) for u in users] == [True],
+        ),
+    ]
+
+
+def run_demo(
+    pipeline: Pipeline, forged: frozenset[int] = frozenset(), out: TextIO = sys.stderr, timeout_s: float = 300
+) -> list[float]:
+    """Registers the webhook, makes each edit (the ``forged`` ones, counted from 1, signed with another key),
+    waits for Moodle to show it and returns the seconds each took; then waits for every execution to end."""
+    bamboohr, moodle = pipeline.bamboohr, pipeline.moodle
+    assert bamboohr is not None and moodle is not None
+    local = local_webhooks(pipeline, debounce_seconds=2)
+    latencies: list[float] = []
+    with serving(local.receiver) as url:
+        print(f"Webhook receiver: {url} (BambooHR's webhook posts there, signed)", file=out)
+        for number, edit in enumerate(demo_edits(pipeline), 1):
+            bamboohr.emulator.webhook = WebhookSender(url, FORGED_KEY if number in forged else local.key)
+            bamboohr.emulator.advance(60)
+            started = time.monotonic()
+            employee_id = edit.apply(bamboohr.emulator)
+            status = bamboohr.emulator.webhook.deliveries[-1].status
+            if status != 202:
+                print(f"  {edit.what}: delivery refused with {status}; the schedule picks the change up", file=out)
+                continue
+            while not edit.done(moodle.emulator.users_by_idnumber(employee_id)):
+                if time.monotonic() - started > timeout_s:
+                    raise TimeoutError(f"{edit.what} did not reach Moodle within {timeout_s:.0f} s")
+                time.sleep(0.05)
+            latencies.append(time.monotonic() - started)
+            print(f"  {edit.what}: delivery 202, in Moodle {latencies[-1]:.1f} s after the change", file=out)
+        bamboohr.emulator.webhook = None
+    for execution in pipeline.client("stepfunctions").list_executions(
+        stateMachineArn=pipeline.deployment.state_machine_arn
+    )["executions"]:
+        pipeline.wait(execution["executionArn"], timeout_s)
+    if latencies:
+        print(
+            f"change to Moodle: median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s "
+            f"over {len(latencies)} webhook-triggered edits",
+            file=out,
+        )
+    return latencies
