@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import cohorts, lookups, slow_mail
+from bench import cohorts, lookups, slow_mail, webhooks
 
 
 def render(r: dict[str, Any], images: list[Path], base: Path) -> str:
@@ -16,6 +16,7 @@ def render(r: dict[str, Any], images: list[Path], base: Path) -> str:
         _round_trips(r),
         slow_mail.section(r.get("slow_mail")),
         cohorts.section(r.get("cohorts")),
+        webhooks.section(r.get("webhooks")),
         _wall_time(r),
         _memory(r),
         lookups.section(r.get("lookups")),

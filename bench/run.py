@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import asl, cohorts, harness, history, lookups, model, plots, reference, report, rss, slow_mail
+from bench import asl, cohorts, harness, history, lookups, model, plots, reference, report, rss, slow_mail, webhooks
 from bench.services import emulators
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +42,7 @@ class Plan:
     lookups: tuple[int, tuple[int, ...], int, int, float] = (1_000, (1, 4), 2_000, 3, 10.0)  # see lookups.measure
     slow_mail: tuple[int, int, float, float] = (1_000, 200, 6.0, 0.6)  # see slow_mail.measure
     cohorts: tuple[int, tuple[int, ...]] = (10_000, (200, 500, 1_000))  # see cohorts.measure
+    webhooks: tuple[int, int, int, int, int] = (600, 200, 5, 500, 2)  # see webhooks.measure_offline
 
 
 FULL = Plan(
@@ -60,6 +61,7 @@ QUICK = Plan(
     lookups=(50, (1, 2), 100, 1, 5.0),
     slow_mail=(130, 130, 6.0, 0.5),
     cohorts=(120, (60,)),
+    webhooks=(20, 10, 1, 5, 1),
 )
 
 
@@ -125,6 +127,8 @@ def measure(plan: Plan, progress: Any) -> dict[str, Any]:
     results["recommendation"] = model.recommend(
         inputs, list(plan.sizes), TARGETS["round_trips"], largest=max(plan.model_windows), typical=10_000
     )
+    progress("webhooks")
+    results["webhooks"] = webhooks.measure(plan.webhooks, inputs, inputs.schedule_period_s)
     results["history"]["capacity"] = history.drain_capacity(
         results["history"]["events_per_batch_median"], results["recommendation"]["batch_size"], defaults
     )

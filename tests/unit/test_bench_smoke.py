@@ -38,6 +38,11 @@ def test_quick_bench_writes_results_plots_and_report(tmp_path: Path) -> None:
     (cohort_load,) = results["cohorts"]["runs"]
     assert cohort_load["memberships"] == 2 * cohort_load["counts"]["created"] > 0
     assert "## 1c. A first load with cohorts" in report.read_text()
+    offline = results["webhooks"]["offline"]
+    assert offline["bulk"]["n"] == offline["bulk"]["changes"] == 5  # every bulk edit reached Moodle
+    assert offline["deliveries"] == 6  # one a change
+    assert 2 <= offline["webhook_executions"] <= 3  # the single's, and the bulk's (two if it straddles a slot)
+    assert "## 1d. Change to Moodle with webhooks" in report.read_text()
     assert results["recommendation"]["batch_size"] in results["meta"]["plan"]["sizes"]
     for name in ("round_trips", "wall_time", "memory", "model"):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")

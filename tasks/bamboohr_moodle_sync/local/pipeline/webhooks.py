@@ -126,17 +126,19 @@ def updated(change: Callable[..., None], employee_id: str, **fields: str) -> str
     return employee_id
 
 
+def synced_employees(pipeline: Pipeline) -> list[str]:
+    """Active employees with an active Moodle account."""
+    moodle, bamboohr = pipeline.moodle, pipeline.bamboohr
+    assert moodle is not None and bamboohr is not None
+    active = {str(u["idnumber"]) for u in moodle.emulator.users() if u.get("idnumber") and not u.get("suspended")}
+    return [
+        str(e["id"]) for e in bamboohr.emulator.employees() if e.get("status") == "Active" and str(e["id"]) in active
+    ]
+
+
 def demo_edits(pipeline: Pipeline) -> list[Edit]:
     """A new hire, a rename and a leaver, on employees the first drain synced."""
-    moodle = pipeline.moodle
-    assert moodle is not None
-    synced = [
-        str(e["id"])
-        for e in pipeline.bamboohr.emulator.employees()  # type: ignore[union-attr]
-        if e.get("status") == "Active"
-        and any(not u.get("suspended") for u in moodle.emulator.users_by_idnumber(str(e["id"])))
-    ]
-    renamed, leaver = synced[0], synced[1]
+    renamed, leaver = synced_employees(pipeline)[:2]
     return [
         Edit(
             "new hire",
