@@ -180,6 +180,8 @@ def section(r: dict[str, Any] | None) -> str:
         + table(["scenario", "samples", "p50 (s)", "p95 (s)"], rows)
         + f"\nGoal: p95 of one change on AWS at most {aws['target_p95_s']:.0f} s: **{verdict}**. Offline the debounce "
         f"is {off['debounce_s']} s and a local Fargate start is a process spawn; on AWS the debounce is "
-        f"{aws['debounce_s']:.0f} s and a Fargate start 30 to 60 s. The bulk edit sent {off['deliveries']} "
-        f"deliveries and started {off['webhook_executions']} webhook execution(s). Method: bench/webhooks.py.\n"
+        f"{aws['debounce_s']:.0f} s and a Fargate start 30 to 60 s. The bulk edit's {off['bulk']['changes']} "
+        f"deliveries started {off['webhook_executions'] - off['single']['n']} execution(s): the first delivery "
+        "starts one, the others join its debounce slot or mark it pending once it holds the lock. Method: "
+        "bench/webhooks.py.\n"
     )
