@@ -30,21 +30,13 @@ from .http import RETRIES
 from .log import logger
 from .lookups import accounts_for, accounts_with_emails_ignoring_case
 from .mapping import FieldMapping
-from .models import Change, ChangeList, Employee, MoodleUser, RecordFailure
+from .models import Change, RecordFailure, with_retries
 from .moodle import MoodleClient
-from .plan import AccountIndex, Plan, batch_members, create_payload, plan_batch
+from .plan import AccountIndex, Plan, PlannedSlice, batch_members, create_payload, plan_batch
+from .preview import preview_window
 from .state import NO_WATERMARK, FreezeLost, Snapshot, StaleBatch, StateStore, Watermark
 
 Outcome = Literal["committed", "final", "stale", "dry-run", "empty"]
-
-
-@dataclass
-class PlannedSlice:
-    """One slice's plan with what it was planned from: the employees BambooHR returned and the accounts found."""
-
-    plan: Plan
-    employees: dict[str, Employee]
-    accounts: list[MoodleUser]
 
 
 @dataclass
@@ -120,7 +112,6 @@ class Batch:
 
     def _dry_run(self, start: Watermark, log_context: dict[str, object]) -> BatchResult:
         """Plan the rest of the window, every batch of it, as ``preview`` does; write nothing, freeze nothing."""
-        from .preview import preview_window  # the preview engine plans through this class
 
         result = preview_window(self, start)
         self.log(
@@ -282,14 +273,6 @@ class Batch:
         if self.mapping.cohorts:  # after the accounts: a new account's memberships need its id
             failures += write_memberships(self.moodle, plan.memberships, dict(created)).failures
         return failures
-
-
-def with_retries(changed: ChangeList, carried: Sequence[Change]) -> ChangeList:
-    """The change list plus earlier failures not already in it, in snapshot order; its ``latest`` is where the
-    next window starts (``ChangeList.next_since``)."""
-    listed = {c.employee_id for c in changed.changes}
-    extra = {c.employee_id: c for c in carried if c.employee_id not in listed}
-    return ChangeList(changed.next_since(), sorted(changed.changes + list(extra.values())))
 
 
 def _with_write_failures(plan: Plan, failures: Sequence[RecordFailure]) -> dict[str, int]:

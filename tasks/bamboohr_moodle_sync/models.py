@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -104,3 +104,11 @@ class RecordFailure:
     employee_id: str
     reason: str
     personal: str = ""
+
+
+def with_retries(changed: ChangeList, carried: Sequence[Change]) -> ChangeList:
+    """The change list plus earlier failures not already in it, in snapshot order; its ``latest`` is where the
+    next window starts (``ChangeList.next_since``)."""
+    listed = {c.employee_id for c in changed.changes}
+    extra = {c.employee_id: c for c in carried if c.employee_id not in listed}
+    return ChangeList(changed.next_since(), sorted(changed.changes + list(extra.values())))

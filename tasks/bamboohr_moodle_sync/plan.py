@@ -326,3 +326,12 @@ def _claim(
     claimed_usernames[desired.username] = desired.employee_id
     claimed_emails[email_key] = desired.employee_id
     return None
+
+
+@dataclass
+class PlannedSlice:
+    """One slice's plan with what it was planned from: the employees BambooHR returned and the accounts found."""
+
+    plan: Plan
+    employees: dict[str, Employee]
+    accounts: list[MoodleUser]

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import SyncError
 from .guard import GuardVerdict
-from .models import Change, Employee, MoodleUser
-from .plan import COUNTERS
+from .models import Change, Employee, MoodleUser, with_retries
+from .plan import COUNTERS, PlannedSlice
 
 if TYPE_CHECKING:
-    from .batch import Batch, PlannedSlice
-    from .state import Watermark
+    from .bamboohr import BambooHRClient
+    from .config import Settings
+    from .state import Snapshot, StateStore, Watermark
 
 Value = str | int
 HIDDEN = "(hidden)"  # a value a log leaves out
@@ -101,10 +102,20 @@ class Preview:
         return {"summary": self.summary(), "employees": [row.as_dict() for row in self.rows]}
 
 
-def preview_window(batch: Batch, start: Watermark, *, full: bool = False) -> Preview:
-    """The rest of the window from ``start`` (or, ``full``, every employee since ``INITIAL_SINCE``), planned."""
-    from .batch import with_retries
+class WindowPlanner(Protocol):
+    """What the preview plans through: ``batch.Batch``, whose own planning the batch writes from."""
 
+    settings: Settings
+    bamboohr: BambooHRClient
+    store: StateStore
+
+    def guard_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> GuardVerdict | None: ...
+
+    def plan_slice(self, batch: Sequence[Change]) -> PlannedSlice: ...
+
+
+def preview_window(batch: WindowPlanner, start: Watermark, *, full: bool = False) -> Preview:
+    """The rest of the window from ``start`` (or, ``full``, every employee since ``INITIAL_SINCE``), planned."""
     store, snapshot = batch.store, batch.store.read_snapshot(start.since)
     frozen = not full and snapshot is not None and (start.offset != 0 or snapshot.version == start.version)
     offset = 0 if full else start.offset
