@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import pytest
+
+from bamboohr_moodle_sync.log import logger
 from bench import run
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+QUIETED = ("bamboohr_moodle_sync", "werkzeug", "moto")  # bench.services.quiet_task_logs
+
+
+@pytest.fixture(autouse=True)
+def restored_log_levels() -> Iterator[None]:
+    """The bench quiets the task's logs in this process; later tests read them, so the levels come back."""
+    levels = {name: logging.getLogger(name).level for name in QUIETED}
+    level = logger.log_level
+    yield
+    logger.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)
 
 
 def test_quick_bench_writes_results_plots_and_report(tmp_path: Path) -> None:

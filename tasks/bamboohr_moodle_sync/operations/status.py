@@ -41,7 +41,7 @@ def status(target: Target, now: float | None = None) -> dict[str, Any]:
         listed = target.sfn.list_executions(stateMachineArn=target.state_machine_arn, maxResults=EXECUTIONS_SHOWN)
         result["executions"] = [
             {
-                "name": e["name"],
+                "name": e.get("name") or e["executionArn"].rsplit(":", 1)[-1],  # moto's interpreter leaves it out
                 "status": e["status"],
                 "start": e["startDate"].isoformat(),
                 "stop": e["stopDate"].isoformat() if e.get("stopDate") else None,
