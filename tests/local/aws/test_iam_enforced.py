@@ -298,5 +298,6 @@ def test_the_report_counts_iam_decisions_and_writes_each_to_iam_json(make_pipeli
     [line] = [line for line in out.getvalue().splitlines() if line.startswith("== IAM:")]
     assert "denied" not in line
     decisions = json.loads((pipeline.options.output / "iam.json").read_text())
-    assert {d["role"].rsplit("-", 1)[-1] for d in decisions} == {*ROLES, SCHEDULE_ROLE}
+    webhook = {"WebhookRole"}  # a run without webhooks: no delivery, so the receiver's role makes no call
+    assert {d["role"].rsplit("-", 1)[-1] for d in decisions} == {*ROLES, SCHEDULE_ROLE} - webhook
     assert {d["decision"] for d in decisions} == {"allowed"}
