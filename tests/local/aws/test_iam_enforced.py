@@ -240,6 +240,16 @@ OTHER_TABLE = f"arn:aws:dynamodb:{stack.REGION}:{stack.ACCOUNT_ID}:table/another
             "logs:CreateLogStream",
             id="first-deploy-log-stream-defect",
         ),
+        pytest.param(
+            replace(
+                "WebhookRole",
+                "MarkOrReadTheLock",
+                Condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["watermark"]}},
+            ),
+            "WebhookRole",
+            "dynamodb:UpdateItem",
+            id="webhook-receiver-on-another-item",
+        ),
     ],
 )
 def test_narrowing_a_statement_fails_the_run_naming_principal_and_action(

@@ -135,7 +135,7 @@ def test_trust_policy_matches_the_service_principal_and_source_account() -> None
         {"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}},
         {"DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
         {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
-        {"ForAnyValue:StringEquals": {"aws:TagKeys": ["team"]}},
+        {"ForAnyValue:StringNotEquals": {"aws:TagKeys": ["team"]}},  # a set qualifier on a negated operator
         {"StringNotEquals": {"aws:PrincipalTag/team": "sync"}},  # negated, and the request does not carry the key
     ],
     ids=["numeric", "date", "ip", "set-operator", "negated-missing-key"],
@@ -143,3 +143,31 @@ def test_trust_policy_matches_the_service_principal_and_source_account() -> None
 def test_what_the_evaluator_does_not_implement_is_never_silently_allowed(condition: dict[str, Any]) -> None:
     with pytest.raises(CannotDecide):
         evaluate([policy(allow("sns:Publish", "*", Condition=condition))], Request("sns:Publish", "arn:aws:sns:x"))
+
+
+LOCK_ONLY = allow(
+    "dynamodb:UpdateItem", "*", Condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["lock"]}}
+)
+
+
+def test_for_all_values_allows_only_the_listed_partition_keys() -> None:
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/state"
+    lock = Request("dynamodb:UpdateItem", table, {"dynamodb:LeadingKeys": ["lock"]})
+    watermark = Request("dynamodb:UpdateItem", table, {"dynamodb:LeadingKeys": ["watermark"]})
+    assert evaluate([policy(LOCK_ONLY)], lock) is Decision.ALLOWED
+    assert evaluate([policy(LOCK_ONLY)], watermark) is Decision.IMPLICIT_DENY
+
+
+def test_for_all_values_holds_on_a_missing_key_as_aws_documents() -> None:
+    """AWS's documented pitfall: with no value for the key, ForAllValues is true (pair it with a Null check)."""
+    request = Request("dynamodb:UpdateItem", f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/state")
+    assert evaluate([policy(LOCK_ONLY)], request) is Decision.ALLOWED
+
+
+def test_for_any_value_needs_one_matching_value() -> None:
+    statement = allow("ecs:TagResource", "*", Condition={"ForAnyValue:StringLike": {"aws:TagKeys": ["team*"]}})
+    tagged = Request("ecs:TagResource", "arn:x", {"aws:TagKeys": ["owner", "team-sync"]})
+    untagged = Request("ecs:TagResource", "arn:x", {"aws:TagKeys": ["owner"]})
+    assert evaluate([policy(statement)], tagged) is Decision.ALLOWED
+    assert evaluate([policy(statement)], untagged) is Decision.IMPLICIT_DENY
+    assert evaluate([policy(statement)], Request("ecs:TagResource", "arn:x")) is Decision.IMPLICIT_DENY

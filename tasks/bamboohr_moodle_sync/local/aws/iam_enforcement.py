@@ -94,6 +94,7 @@ class Enforcement:
     partition: str = "aws"
     principals: dict[str, Principal] = field(default_factory=dict)  # access key id -> principal
     verdicts: list[Verdict] = field(default_factory=list)
+    partition_key: str = "pk"  # the state table's, for dynamodb:LeadingKeys of a PutItem
     state_machine: Credentials | None = None  # what the interpreter's integrations call AWS with
     scheduler: Credentials | None = None  # what the schedule starts executions with
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -219,8 +220,18 @@ def _table(e: Enforcement, name: str) -> str:
     return name if name.startswith("arn:") else e.arn("dynamodb", f"table/{name}")
 
 
+def _leading_keys(e: Enforcement, item: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``dynamodb:LeadingKeys``: the partition key value the request names (from its Key, or a Put's Item)."""
+    value = item.get(e.partition_key)
+    return {"dynamodb:LeadingKeys": [str(next(iter(value.values())))]} if isinstance(value, Mapping) and value else {}
+
+
 def _dynamodb_item(operation: str) -> Any:
-    return lambda e, p: [Request(f"dynamodb:{operation}", _table(e, p["TableName"]))]
+    def mapper(e: Enforcement, p: Mapping[str, Any]) -> list[Request]:
+        context = _leading_keys(e, p.get("Key") or p.get("Item") or {})
+        return [Request(f"dynamodb:{operation}", _table(e, p["TableName"]), context)]
+
+    return mapper
 
 
 _TRANSACT_ACTIONS = {
@@ -235,7 +246,8 @@ def _transact_write(e: Enforcement, params: Mapping[str, Any]) -> list[Request]:
     requests = []
     for item in params.get("TransactItems", []):
         ((kind, body),) = item.items()
-        requests.append(Request(f"dynamodb:{_TRANSACT_ACTIONS[kind]}", _table(e, body["TableName"])))
+        context = _leading_keys(e, body.get("Key") or body.get("Item") or {})
+        requests.append(Request(f"dynamodb:{_TRANSACT_ACTIONS[kind]}", _table(e, body["TableName"]), context))
     return requests
 
 

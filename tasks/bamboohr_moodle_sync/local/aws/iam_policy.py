@@ -11,10 +11,11 @@ extends it with AWS's documented semantics (IAM User Guide, "Policy evaluation l
 - A statement applies when its action, resource and every condition match; a Deny that applies wins, else an
   Allow that applies allows, else the request is implicitly denied. A condition that fails makes the statement
   not apply (it never denies by itself).
-- Conditions: the String*, Arn* and Bool operators, each with ``IfExists``, and ``Null``. A key missing from the
-  request context fails a positive operator (passes with ``IfExists``). Anything else (Numeric*, Date*,
-  IpAddress, Binary, the ``ForAnyValue:``/``ForAllValues:`` set operators, a negated operator on a missing key)
-  raises ``CannotDecide``: the evaluation never silently allows what it does not understand.
+- Conditions: the String*, Arn* and Bool operators, each with ``IfExists`` or behind ``ForAllValues:`` /
+  ``ForAnyValue:`` (multi-valued keys such as ``dynamodb:LeadingKeys``), and ``Null``. A key missing from the
+  request context fails a positive operator (passes with ``IfExists``, and under ``ForAllValues:``, as on AWS).
+  Anything else (Numeric*, Date*, IpAddress, Binary, a set qualifier on a negated operator, a negated operator on
+  a missing key) raises ``CannotDecide``: the evaluation never silently allows what it does not understand.
 - Trust policies: ``Principal`` is matched against the ``Service`` or ``AWS`` principal of the request.
 """
 
@@ -108,8 +109,9 @@ _NEGATED = {
 
 def condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, str | Sequence[str]]) -> bool:
     """One ``operator: {key: expected}`` entry of a Condition block, against the request context."""
-    if ":" in operator and operator.split(":", 1)[0] in ("ForAnyValue", "ForAllValues"):
-        raise CannotDecide(f"set operator {operator} on {key} is not implemented")
+    qualifier, _, rest = operator.partition(":")
+    if rest and qualifier in ("ForAnyValue", "ForAllValues"):
+        return _set_condition_holds(qualifier, rest, key, expected, context)
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     present = key in context
@@ -128,6 +130,24 @@ def condition_holds(operator: str, key: str, expected: Any, context: Mapping[str
         values = [str(v) for v in _as_list(context[key])]
         return not any(_NEGATED[base](str(e), v) for e in _as_list(expected) for v in values)
     raise CannotDecide(f"condition operator {operator} is not implemented")
+
+
+def _set_condition_holds(
+    qualifier: str, operator: str, key: str, expected: Any, context: Mapping[str, str | Sequence[str]]
+) -> bool:
+    """``ForAllValues:``/``ForAnyValue:`` with a positive operator, on a multi-valued key (IAM User Guide,
+    "Multivalued context keys"): ForAllValues holds when every request value matches some policy value, and also
+    when the key is missing or empty; ForAnyValue holds when some request value matches some policy value."""
+    if operator not in _POSITIVE:
+        raise CannotDecide(f"set operator {qualifier}:{operator} on {key} is not implemented")
+    values = [str(v) for v in _as_list(context.get(key, []))]
+
+    def matches(value: str) -> bool:
+        return any(_POSITIVE[operator](str(e), value) for e in _as_list(expected))
+
+    if qualifier == "ForAllValues":
+        return all(matches(v) for v in values)
+    return any(matches(v) for v in values)
 
 
 class StrictStatement(IAMPolicyStatement):
