@@ -44,6 +44,7 @@ leavers = "remove"
 """The demo's mapping (``MAPPING_FILE`` of every task): two profile fields and two cohort rules."""
 RENAMED_DEPARTMENT = ("Customer Care", "Customer Success")  # what an earlier sync knew -> what BambooHR says now
 HAND_MADE_COHORT = ("Mentors", "mentors")  # (name, idnumber): no bamboohr: prefix, never touched by the sync
+RENAMED_MEMBERS = 30  # accounts in the renamed cohort: the rename trips no guard, whatever the demo's size
 
 
 @dataclass
@@ -218,7 +219,8 @@ def _previously_synced_accounts(bamboohr: RunningBambooHR, moodle: RunningMoodle
 def _previous_cohorts(bamboohr: RunningBambooHR, moodle: RunningMoodle) -> None:
     """Cohorts an earlier sync (and an admin) left, for the demo mapping's rules: a hand-made cohort with members;
     the department cohort of before a rename, holding that department's accounts; a mover still in the cohort of
-    an old department; a leaver still in their owned cohorts. Together well below the cohort guard's default."""
+    an old department; a leaver still in their owned cohorts. Together well below the cohort guard's default at any
+    ``--employees``: the renamed cohort holds at most ``RENAMED_MEMBERS`` of its department's accounts."""
     site = moodle.emulator
     employees = {e["id"]: e for e in bamboohr.emulator.employees()}
     synced = [(u, employees[u["idnumber"]]) for u in site.users() if u["idnumber"] in employees]
@@ -227,9 +229,9 @@ def _previous_cohorts(bamboohr: RunningBambooHR, moodle: RunningMoodle) -> None:
         site.add_cohort_member(mentors, user["id"])
     old, new = RENAMED_DEPARTMENT
     before_rename = site.add_cohort(f"Department: {old}", f"bamboohr:department:{old}")
-    for user, employee in synced:
-        if employee.get("department") == new and employee.get("status") == "Active":
-            site.add_cohort_member(before_rename, user["id"])
+    renamed = [u for u, e in synced if e.get("department") == new and e.get("status") == "Active"]
+    for user in renamed[:RENAMED_MEMBERS]:  # the rest of the department joins its new cohort only
+        site.add_cohort_member(before_rename, user["id"])
     active = [(u, e) for u, e in synced if e.get("status") == "Active" and e.get("department") != new]
     leavers = [(u, e) for u, e in synced if e.get("status") == "Inactive" and not u["suspended"]]
     if active:  # the mover: still in the cohort of the department they left
