@@ -218,7 +218,9 @@ class Batch:
             return
         removals = window_removals(window, self.bamboohr, self.moodle, self.mapping)
         if len(removals.remove) > self.settings.max_cohort_removals:
-            raise CohortRemovalsBlocked(removals_message(removals, self.settings.max_cohort_removals, snapshot.since))
+            message = removals_message(removals, snapshot.since, self.settings)
+            self._record_stop(snapshot, message)
+            raise CohortRemovalsBlocked(message)
 
     def guard_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> GuardVerdict | None:
         """What the guard says of a whole window (None when ``ALLOW_MASS_SUSPEND`` lifts it); nothing is written."""
@@ -235,7 +237,17 @@ class Batch:
         if verdict is not None and verdict.approved:
             self.log("an operator approved this window's suspensions", extra={"since": snapshot.since})
         if verdict is not None and verdict.would_stop:
-            raise MassSuspensionBlocked(stop_message(verdict, snapshot.since, self.settings))
+            message = stop_message(verdict, snapshot.since, self.settings)
+            self._record_stop(snapshot, message)
+            raise MassSuspensionBlocked(message)
+
+    def _record_stop(self, snapshot: Snapshot, message: str) -> None:
+        """Keep a guard stop's summary where the state machine's failure report reads it; failing that, the stop
+        still stands (its exit code and the task log say the same)."""
+        try:
+            self.store.record_guard_stop(snapshot.since, message)
+        except Exception as exc:  # the report is best effort; the stop is not
+            self.log("could not record the guard stop for the failure report", extra={"detail": str(exc)})
 
     def _plan(self, batch: Sequence[Change]) -> Plan:
         return self.plan_slice(batch).plan

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bamboohr import BambooHRClient
 from .errors import ServiceRejected
@@ -28,6 +28,9 @@ from .mapping import FieldMapping
 from .memberships import Change, Member, MembershipPlan, OwnedCohort, Written, owned, plan_memberships
 from .models import Change as WindowEntry
 from .models import Employee, RecordFailure
+
+if TYPE_CHECKING:
+    from .config import Settings
 from .moodle import MoodleClient, MoodleError
 
 log = logging.getLogger(__name__)
@@ -116,17 +119,18 @@ def window_removals(
     return plan_memberships(members, mapping.cohorts, mapping.leavers, cohorts, current)
 
 
-def removals_message(plan: MembershipPlan, limit: int, since: str) -> str:
-    """The guard's stop: how many, from which cohorts, how to proceed."""
+def removals_message(plan: MembershipPlan, since: str, settings: Settings) -> str:
+    """The guard's stop: how many, from which cohorts, how to proceed (the exact commands, as the suspension guard)."""
+    limit, stack = settings.max_cohort_removals, f" --stack {settings.stack_name}" if settings.stack_name else ""
     by_cohort = sorted(plan.removed_from().items(), key=lambda item: (-item[1], item[0]))
     shown = ", ".join(f"{name!r} {count}" for name, count in by_cohort[:SHOWN_COHORTS])
     more = f" and {len(by_cohort) - SHOWN_COHORTS} more cohorts" if len(by_cohort) > SHOWN_COHORTS else ""
     return (
         f"window {since} would remove {len(plan.remove)} members from owned cohorts, more than "
         f"MAX_COHORT_REMOVALS={limit} (from {shown}{more}); nothing was changed. With cohort sync's default "
-        "action each removal unenrols the user. If BambooHR is right (a department renamed moves everyone in it), "
-        'raise MAX_COHORT_REMOVALS or start one execution with input {"allowCohortRemovals": true} '
-        "(ALLOW_COHORT_REMOVALS=1 for a task run by hand)"
+        "action each removal unenrols the user. If BambooHR is right (a department renamed moves everyone in it): "
+        f"`bamboohr-moodle-sync preview{stack}` shows who moves, `bamboohr-moodle-sync approve{stack} --yes` lets "
+        "exactly this window through (ALLOW_COHORT_REMOVALS=1 lifts the guard for a task run by hand)"
     )
 
 

@@ -355,6 +355,21 @@ class StateStore:
         item = self._get(f"window#{since}") or {}
         return {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "ttl"}
 
+    def record_guard_stop(self, since: str, summary: str) -> None:
+        """Keep why a guard stopped window ``since`` on its counters item, for the state machine's failure report."""
+        with self._configured():
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"window#{since}"}},
+                UpdateExpression="SET #stop = :stop, #ttl = if_not_exists(#ttl, :ttl)",
+                ExpressionAttributeNames={"#stop": "guard_stop", "#ttl": "ttl"},
+                ExpressionAttributeValues={":stop": {"S": summary}, ":ttl": {"N": str(self._expiry())}},
+            )
+
+    def read_guard_stop(self, since: str) -> str | None:
+        item = self._get(f"window#{since}") or {}
+        return str(item["guard_stop"]["S"]) if "guard_stop" in item else None
+
     # -- commit ------------------------------------------------------------------------------------------
     def commit_batch(
         self,

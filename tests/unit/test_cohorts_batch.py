@@ -125,6 +125,10 @@ def test_a_department_rename_over_the_guard_stops_before_removing_anyone_until_l
     assert run.exit_code == 3
     assert "would remove 3 members" in run.stderr and "'Department: Sales' 3" in run.stderr
     assert "ALLOW_COHORT_REMOVALS" in run.stderr
+    assert "bamboohr-moodle-sync approve --yes" in run.stderr, "the way to let exactly this window through"
+    assert watermark is not None
+    stop = mapped.store.read_guard_stop(watermark.since)
+    assert stop is not None and stop in run.stderr, "kept for the state machine's failure report"
     assert memberships(mapped) == before
     assert mapped.watermark == watermark
 

@@ -180,6 +180,13 @@ def test_a_guard_stop_names_a_sample_and_the_approve_command(world: World) -> No
     assert "bamboohr-moodle-sync approve --stack acme-sync --yes" in last
 
 
+def test_status_shows_why_a_guard_stopped_the_window(world: World) -> None:
+    guard_stopped_window(world)
+    shown = operate(world, "status", "--json")
+    assert "would suspend 6 active Moodle accounts" in json.loads(shown.out)["guard_stop"]
+    assert "stopped by a guard: window" in operate(world, "status").out
+
+
 def test_approve_lets_exactly_the_stopped_window_through(world: World) -> None:
     leavers = guard_stopped_window(world)
     shown = operate(world, "approve", MAX_SUSPENSIONS="5")

@@ -533,6 +533,25 @@ def test_failed_batch_publishes_exit_code_and_offset(pipeline: Pipeline) -> None
     assert f"Window: {INITIAL_SINCE}, offset 200" in message["Message"]
 
 
+def test_a_guard_stop_publishes_the_guards_own_summary(pipeline: Pipeline) -> None:
+    summary = "window X would suspend 72 active Moodle accounts (employees 4, 8, ...), more than the guard's limit"
+    pipeline.table.put_item(Item={"pk": f"window#{INITIAL_SINCE}", "total": 450, "guard_stop": summary})
+    pipeline.batch.exit_codes = [3]
+    execution = pipeline.run()
+    [message] = pipeline.messages()
+    assert f"Guard: {summary}" in message["Message"]
+    assert f"Guard: {summary}" in execution["cause"], "the console's failed execution says it too"
+
+
+@pytest.mark.parametrize("exit_code", [1, 2])
+def test_other_failures_do_not_read_a_guard_summary(pipeline: Pipeline, exit_code: int) -> None:
+    pipeline.table.put_item(Item={"pk": f"window#{INITIAL_SINCE}", "total": 450, "guard_stop": "an old stop"})
+    pipeline.batch.exit_codes = [exit_code] * 3
+    pipeline.run()
+    [message] = pipeline.messages()
+    assert "Guard:" not in message["Message"]
+
+
 def test_failure_releases_the_lock_and_keeps_the_watermark(pipeline: Pipeline) -> None:
     pipeline.batch.exit_codes = [0, 1, 1, 1]
     pipeline.run()

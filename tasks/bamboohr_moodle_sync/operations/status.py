@@ -28,6 +28,10 @@ def status(target: Target, now: float | None = None) -> dict[str, Any]:
         else None,
         "lock": None,
         "counters": store.read_counters(since) if since else {},
+        # A guard stops a window at its first batch, before anything is written; the summary stays until it moves.
+        "guard_stop": store.read_guard_stop(watermark.since)
+        if watermark is not None and snapshot is not None and watermark.offset == 0
+        else None,
         "retry": retry,
     }
     if lock is not None:
@@ -70,6 +74,8 @@ def status_text(result: dict[str, Any]) -> str:
     counters = result["counters"]
     if counters:
         lines.append("counters so far: " + ", ".join(f"{name} {value}" for name, value in counters.items()))
+    if result.get("guard_stop"):
+        lines.append(f"stopped by a guard: {result['guard_stop']}")
     lines.append(f"retry list: {len(result['retry'])} employee(s)")
     lines += [f"  {entry['id']}: {entry['reason'] or '(no reason recorded)'}" for entry in result["retry"]]
     for execution in result.get("executions", []):

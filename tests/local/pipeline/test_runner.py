@@ -167,6 +167,8 @@ def test_local_run_max_suspensions_stops_the_window_and_allow_mass_suspend_lets_
     (execution,) = sfn.list_executions(stateMachineArn=stopped.deployment.state_machine_arn)["executions"]
     cause = sfn.describe_execution(executionArn=execution["executionArn"])["cause"]
     assert "bamboohr-moodle-sync approve --stack bamboohr-moodle-sync-local --yes" in cause  # as the SNS message says
+    assert "Guard: window 1970-01-01T00:00:00Z would suspend" in cause, "the guard's own summary, read by the ASL"
+    assert re.search(r"would suspend \d+ active Moodle accounts \(employees \d+, \d+", cause), "a sample of ids"
     assert suspended(stopped) == before
     allowed = with_leavers(allow_mass_suspend=True)
     assert runner.run(allowed, runner.Progress(20, io.StringIO())) == 0
