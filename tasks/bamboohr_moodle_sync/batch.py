@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .bamboohr import BambooHRClient
-from .cohorts import missing_functions, removals_message, window_removals
+from .cohorts import RemovalsVerdict, missing_functions, removals_message, window_removals
 from .cohorts import plan_for as cohort_plan_for
 from .cohorts import write_plan as write_memberships
 from .config import Settings
@@ -214,13 +214,24 @@ class Batch:
                 f"the Moodle token's service lacks {', '.join(missing)}, which [cohorts] in MAPPING_FILE needs: "
                 "add them to the service (Site administration > Server > Web services > External services)"
             )
-        if self.settings.allow_cohort_removals or self.store.is_approved(snapshot):
-            return
-        removals = window_removals(window, self.bamboohr, self.moodle, self.mapping)
-        if len(removals.remove) > self.settings.max_cohort_removals:
-            message = removals_message(removals, snapshot.since, self.settings)
+        verdict = self.removals_verdict(window, snapshot)
+        if verdict is not None and verdict.approved:
+            self.log("an operator approved this window's cohort removals", extra={"since": snapshot.since})
+        if verdict is not None and verdict.would_stop:
+            message = removals_message(verdict.removals, snapshot.since, self.settings)
             self._record_stop(snapshot, message)
             raise CohortRemovalsBlocked(message)
+
+    def removals_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> RemovalsVerdict | None:
+        """What the cohort guard says of a whole window (None without ``[cohorts]`` or when
+        ``ALLOW_COHORT_REMOVALS`` lifts it); nothing is written."""
+        if not self.mapping.cohorts or self.settings.allow_cohort_removals:
+            return None
+        removals = window_removals(window, self.bamboohr, self.moodle, self.mapping)
+        verdict = RemovalsVerdict(removals, self.settings.max_cohort_removals)
+        if verdict.would_stop and snapshot is not None and self.store.is_approved(snapshot):
+            return RemovalsVerdict(removals, verdict.limit, approved=True)
+        return verdict
 
     def guard_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> GuardVerdict | None:
         """What the guard says of a whole window (None when ``ALLOW_MASS_SUSPEND`` lifts it); nothing is written."""

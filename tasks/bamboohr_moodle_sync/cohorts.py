@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .bamboohr import BambooHRClient
@@ -117,6 +118,28 @@ def window_removals(
         members.append(Member(employee_id, user_id, active, values))
     current = members_of(moodle, [c.id for c in cohorts.values()])
     return plan_memberships(members, mapping.cohorts, mapping.leavers, cohorts, current)
+
+
+@dataclass(frozen=True)
+class RemovalsVerdict:
+    """What the cohort guard says of a whole window: its planned removals against ``MAX_COHORT_REMOVALS``."""
+
+    removals: MembershipPlan
+    limit: int
+    approved: bool = False
+
+    @property
+    def would_stop(self) -> bool:
+        return len(self.removals.remove) > self.limit and not self.approved
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "would_stop": self.would_stop,
+            "would_remove": len(self.removals.remove),
+            "limit": self.limit,
+            "approved": self.approved,
+            "from": self.removals.removed_from(),
+        }
 
 
 def removals_message(plan: MembershipPlan, since: str, settings: Settings) -> str:

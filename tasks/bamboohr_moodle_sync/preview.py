@@ -19,6 +19,7 @@ from .plan import COUNTERS, PlannedSlice
 
 if TYPE_CHECKING:
     from .bamboohr import BambooHRClient
+    from .cohorts import RemovalsVerdict
     from .config import Settings
     from .state import Snapshot, StateStore, Watermark
 
@@ -76,6 +77,17 @@ class Preview:
     guard: GuardVerdict | None
     """None when the window is already under way (the guard counted it at offset 0) or the guard is lifted."""
     frozen: bool = False
+    cohort_guard: RemovalsVerdict | None = None
+    """The cohort guard's verdict, on the same terms (None also without ``[cohorts]``)."""
+
+    @property
+    def would_stop(self) -> bool:
+        """Whether a guard, of suspensions or of cohort removals, would stop the next run."""
+        return any(v is not None and v.would_stop for v in (self.guard, self.cohort_guard))
+
+    @property
+    def approved(self) -> bool:
+        return any(v is not None and v.approved for v in (self.guard, self.cohort_guard))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -88,7 +100,10 @@ class Preview:
         return counts
 
     def summary(self) -> dict[str, object]:
-        guard = self.guard.as_dict() if self.guard else {"would_stop": False}
+        guard: dict[str, object] = self.guard.as_dict() if self.guard else {}
+        if self.cohort_guard is not None:
+            guard["cohort_removals"] = self.cohort_guard.as_dict()
+        guard["would_stop"] = self.would_stop
         return {
             "since": self.since,
             "offset": self.offset,
@@ -111,6 +126,8 @@ class WindowPlanner(Protocol):
 
     def guard_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> GuardVerdict | None: ...
 
+    def removals_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> RemovalsVerdict | None: ...
+
     def plan_slice(self, batch: Sequence[Change]) -> PlannedSlice: ...
 
 
@@ -127,12 +144,13 @@ def preview_window(batch: WindowPlanner, start: Watermark, *, full: bool = False
         since = batch.settings.initial_since if full else start.since
         entries = with_retries(batch.bamboohr.changed_since(since), store.read_retry_entries()).changes
     guard = batch.guard_verdict(entries, snapshot if frozen else None) if offset == 0 else None
+    cohort_guard = batch.removals_verdict(entries, snapshot if frozen else None) if offset == 0 else None
     rows: list[Row] = []
     size = batch.settings.batch_size
     for index in range(0, len(entries), size):
         part = entries[index : index + size]
         rows.extend(rows_of(part, batch.plan_slice(part)))
-    return Preview(batch.settings.initial_since if full else start.since, offset, rows, guard, frozen)
+    return Preview(batch.settings.initial_since if full else start.since, offset, rows, guard, frozen, cohort_guard)
 
 
 def rows_of(changes: Sequence[Change], planned: PlannedSlice) -> list[Row]:

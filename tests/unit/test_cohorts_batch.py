@@ -3,10 +3,12 @@ a department rename that trips the guard, and a hand-made cohort that is never t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from bamboohr_moodle_sync import cli
 from bamboohr_moodle_sync.cohorts import REQUIRED_FUNCTIONS
 from bamboohr_moodle_sync.local.moodle.functions import CALLS
 from tests.world import World
@@ -139,18 +141,27 @@ def test_a_department_rename_over_the_guard_stops_before_removing_anyone_until_l
     assert "Department: Sales" in {c["name"] for c in mapped.moodle.emulator.cohorts()}, "never deleted"
 
 
-def test_an_approved_window_passes_the_cohort_guard(mapped: World) -> None:
+def test_preview_shows_the_cohort_guard_and_approve_lets_exactly_that_window_through(mapped: World) -> None:
     team = [hire(mapped, name) for name in ("Ann", "Ben", "Cat")]
     mapped.drain()
     mapped.bamboohr.emulator.advance(60)
     for employee_id in team:
         mapped.bamboohr.emulator.update(employee_id, department="Revenue")
     assert mapped.run_batch(MAX_COHORT_REMOVALS="2").exit_code == 3
-    watermark = mapped.watermark
-    snapshot = mapped.store.read_snapshot(watermark.since) if watermark else None
-    assert snapshot is not None
-    mapped.store.approve(snapshot)
-    mapped.drain(MAX_COHORT_REMOVALS="2")
+    mapped.monkeypatch.setenv("MAX_COHORT_REMOVALS", "2")
+    mapped.capture.readouterr()
+    cli.main(["preview", "--json"])
+    guard = json.loads(mapped.capture.readouterr().out)["summary"]["guard"]
+    assert guard["would_stop"] is True
+    assert guard["cohort_removals"] == {
+        "would_stop": True,
+        "would_remove": 3,
+        "limit": 2,
+        "approved": False,
+        "from": {"Department: Sales": 3},
+    }
+    assert cli.main(["approve", "--yes"]) == 0
+    mapped.drain()
     assert memberships(mapped)["Department: Revenue"] == set(team)
 
 

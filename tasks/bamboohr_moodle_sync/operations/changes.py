@@ -57,8 +57,8 @@ def approve(target: Target, yes: bool) -> Outcome:
     preview: Preview = preview_window(batch, watermark)
     summary = summary_text(preview)
     extra: dict[str, Any] = {"summary": preview.summary()}
-    if preview.guard is None or not preview.guard.would_stop:
-        why = "it is already approved" if preview.guard and preview.guard.approved else "the guard lets it through"
+    if not preview.would_stop:
+        why = "it is already approved" if preview.approved else "the guards let it through"
         return Outcome(f"{summary}\nnothing to approve: {why}", refused=True, before=_mark(watermark), extra=extra)
     if not yes:
         return Outcome(f"{summary}\nadd --yes to let exactly this window through", before=_mark(watermark), extra=extra)

@@ -30,7 +30,7 @@ EXIT_REFUSED, EXIT_CONFIG = 1, 2
 COMMANDS = {
     "status": "the watermark, the window, the lock, the counters, the retry list (and executions with --stack)",
     "preview": "what the next run would do to every employee of the window, writing nothing",
-    "approve": "let the window the suspension guard stopped through, bound to that window",
+    "approve": "let the window a guard stopped through, bound to that window",
     "reset": "start a new window at --since (offset 0); refused while a live lock is held",
     "unlock": "clear a lock whose execution is not running (--stack) or that has expired",
     "sync-one": "sync one employee now, outside any window",

@@ -26,6 +26,13 @@ def summary_text(preview: Preview) -> str:
             f"suspension guard: {len(guard.would_suspend)} suspensions against a limit of {guard.limit}: "
             f"{GUARD_WORDS[guard.would_stop]}{approved}"
         )
+    cohorts = preview.cohort_guard
+    if cohorts is not None:
+        approved = ", approved by an operator" if cohorts.approved else ""
+        lines.append(
+            f"cohort guard: {len(cohorts.removals.remove)} removals against a limit of {cohorts.limit}: "
+            f"{GUARD_WORDS[cohorts.would_stop]}{approved}"
+        )
     return "\n".join(lines)
 
 
