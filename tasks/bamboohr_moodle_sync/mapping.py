@@ -19,6 +19,7 @@ A mapping file (TOML, ``MAPPING_FILE``) replaces entries of this table, for exam
     [profile_fields]      # Moodle custom profile field shortname = BambooHR field
     jobtitle = "jobTitle"                                  # text: the value as BambooHR gives it
     hiredate = { from = "hireDate", type = "datetime" }    # a date-only field, from YYYY-MM-DD
+    office = { from = "location", type = "menu", options = ["London", "Remote"] }   # the field's options
 
     [cohorts]             # one owned cohort per distinct value: idnumber bamboohr:<field>:<value>
     department = "Department: {value}"
@@ -29,7 +30,8 @@ A mapping file (TOML, ``MAPPING_FILE``) replaces entries of this table, for exam
 Profile fields and cohort values are part of ``DesiredUser``: ``profile`` holds the raw value to send per
 shortname ("" clears it; a date as ``YYYY-MM-DD``, which Moodle stores as that day in the site's time zone,
 docs/moodle.md), ``cohorts`` the trimmed value per cohort rule ("" for none). A date BambooHR gives that is not
-a date is a per-record warning and that field is left out (Moodle would store a wrong date silently).
+a date, or a menu value that is not one of the options the mapping declares, is a per-record warning and that
+field is left out (Moodle would store a wrong date, or clear the menu field, silently).
 
 Values are checked before they reach Moodle, because a real Moodle 4.5 with debugging off answers every
 validation failure with the same reason-less ``invalidparameter``: names must be non-empty, the e-mail
@@ -83,7 +85,7 @@ COHORT_PREFIX = "bamboohr:"
 COHORT_IDNUMBER_SIZE = 100  # cohort.idnumber (lib/db/install.xml; longer -> dmlwriteexception, docs/moodle.md)
 COHORT_NAME_SIZE = 254
 EMPTY_DATES = frozenset({"", "0000-00-00"})
-ProfileType = Literal["text", "datetime"]
+ProfileType = Literal["text", "datetime", "menu"]
 Leavers = Literal["keep", "remove"]
 _SHORTNAME = re.compile(r"^[A-Za-z0-9_-]+$")  # customfields[][type] is PARAM_ALPHANUMEXT
 
@@ -126,6 +128,8 @@ class ProfileField:
     shortname: str
     source: str
     type: ProfileType = "text"
+    options: tuple[str, ...] = ()
+    """A menu field's options, as the mapping declares them (no web service answers a field's options)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +176,7 @@ class FieldMapping:
         return {rule.field: (employee.get(rule.field) or "").strip() for rule in self.cohorts}
 
     def profile_values(self, employee: Employee) -> tuple[dict[str, str], tuple[str, ...]]:
-        """Shortname -> value to send, and warnings for values left out (an unreadable date)."""
+        """Shortname -> value to send, and warnings for values left out (an unreadable date, a menu non-option)."""
         values: dict[str, str] = {}
         warnings: list[str] = []
         for profile in self.profile_fields:
@@ -185,6 +189,12 @@ class FieldMapping:
                         f"{profile.source} is not a YYYY-MM-DD date: profile field {profile.shortname} left as it is"
                     )
                     continue
+            elif profile.type == "menu" and raw and raw not in profile.options:
+                warnings.append(
+                    f"{profile.source} is not one of the {len(profile.options)} options of menu profile field "
+                    f"{profile.shortname}: left as it is"
+                )
+                continue
             values[profile.shortname] = raw
         return values, tuple(warnings)
 
@@ -283,12 +293,33 @@ def _profile_fields(path: Path, table: Any) -> tuple[ProfileField, ...]:
             raise ConfigError(f"{where}: a Moodle shortname has only letters, digits, _ and -")
         spec = {"from": spec} if isinstance(spec, str) else spec
         if not isinstance(spec, dict) or not isinstance(spec.get("from"), str) or not spec["from"]:
-            raise ConfigError(f'{where}: give a BambooHR field name, or {{ from = "...", type = "text|datetime" }}')
+            raise ConfigError(
+                f'{where}: give a BambooHR field name, or {{ from = "...", type = "text|datetime|menu" }}'
+            )
         kind = spec.get("type", "text")
-        if kind not in ("text", "datetime") or set(spec) - {"from", "type"}:
-            raise ConfigError(f'{where}: type is "text" or "datetime", and only from and type are read')
-        found.append(ProfileField(shortname, spec["from"], kind))
+        if kind not in ("text", "datetime", "menu") or set(spec) - {"from", "type", "options"}:
+            raise ConfigError(f'{where}: type is "text", "datetime" or "menu", and only from, type, options are read')
+        found.append(ProfileField(shortname, spec["from"], kind, _menu_options(where, kind, spec)))
     return tuple(found)
+
+
+def _menu_options(where: str, kind: str, spec: dict[str, Any]) -> tuple[str, ...]:
+    """A menu field's ``options``: required for a menu, refused for other types (one option per line in Moodle)."""
+    options = spec.get("options")
+    if kind != "menu":
+        if options is not None:
+            raise ConfigError(f'{where}: options belong to a type = "menu" field only')
+        return ()
+    if (
+        not isinstance(options, list)
+        or not options
+        or not all(isinstance(o, str) and o and "\n" not in o for o in options)
+    ):
+        raise ConfigError(
+            f"{where}: a menu field needs options, the field's options exactly as Moodle lists them, "
+            'options = ["Sales", "Legal"] for example'
+        )
+    return tuple(options)
 
 
 def _cohort_rules(path: Path, table: Any) -> tuple[CohortRule, ...]:

@@ -18,6 +18,8 @@ E-mail addresses are compared ignoring case, as Moodle's uniqueness check does.
 
 Custom profile fields (``[profile_fields]``) take part in the no-op check like any other field, against the raw
 values Moodle returns (left out when empty); a date-only field is compared as a calendar date (``same_date``).
+A value the mapping left out of ``DesiredUser.profile`` (an unreadable date, a menu value that is not an option)
+is neither compared nor sent: Moodle keeps what it holds, and the record's warning goes in ``Plan.warnings``.
 Cohort memberships are planned after the accounts (``memberships``).
 """
 

@@ -207,6 +207,55 @@ def test_a_date_that_is_not_a_date_is_left_out_with_a_warning_naming_the_field_n
     assert "hireDate" in user.warnings[0] and "15/01" not in user.warnings[0]
 
 
+MENU = '[profile_fields]\noffice = { from = "location", type = "menu", options = ["London", "Remote"] }\n'
+
+
+def test_a_menu_field_is_read_with_its_options(tmp_path: Path) -> None:
+    (office,) = load_mapping(mapping_file(tmp_path, MENU)).profile_fields
+    assert (office.shortname, office.source, office.type, office.options) == (
+        "office",
+        "location",
+        "menu",
+        ("London", "Remote"),
+    )
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        '{ from = "location", type = "menu" }',
+        '{ from = "location", type = "menu", options = [] }',
+        '{ from = "location", type = "menu", options = "London" }',
+        '{ from = "location", type = "menu", options = ["London", 3] }',
+        '{ from = "location", type = "menu", options = ["London", ""] }',
+        '{ from = "location", options = ["London"] }',
+        '{ from = "hireDate", type = "datetime", options = ["London"] }',
+    ],
+    ids=["menu-without-options", "empty", "not-a-list", "not-a-string", "blank-option", "text", "datetime"],
+)
+def test_options_are_required_for_a_menu_and_refused_for_other_types(tmp_path: Path, spec: str) -> None:
+    with pytest.raises(ConfigError, match=r"profile field 'office'.*options"):
+        load_mapping(mapping_file(tmp_path, f"[profile_fields]\noffice = {spec}\n"))
+
+
+@pytest.mark.parametrize(("location", "sent"), [("London", "London"), (" Remote ", "Remote"), ("", ""), (None, "")])
+def test_a_menu_value_that_is_an_option_is_sent_and_an_empty_one_clears(
+    tmp_path: Path, location: str | None, sent: str
+) -> None:
+    user = load_mapping(mapping_file(tmp_path, MENU)).desired_user(employee(location=location))
+    assert isinstance(user, DesiredUser) and (user.profile, user.warnings) == ({"office": sent}, ())
+
+
+@pytest.mark.parametrize("location", ["Paris", "london", "London (HQ)"])
+def test_a_menu_value_that_is_not_an_option_is_left_out_with_a_warning_naming_the_field_not_the_value(
+    tmp_path: Path, location: str
+) -> None:
+    user = load_mapping(mapping_file(tmp_path, MENU)).desired_user(employee(location=location))
+    assert isinstance(user, DesiredUser) and user.profile == {}
+    (warning,) = user.warnings
+    assert "location" in warning and "office" in warning and location not in warning
+
+
 def test_cohort_values_are_trimmed_and_an_overlong_idnumber_gets_a_stable_hash_suffix(tmp_path: Path) -> None:
     mapping = load_mapping(mapping_file(tmp_path, '[cohorts]\ndepartment = "Department: {value}"\n'))
     user = mapping.desired_user(employee(department="  Sales "))

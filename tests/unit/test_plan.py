@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bamboohr_moodle_sync.mapping import load_mapping
+from bamboohr_moodle_sync.mapping import FieldMapping, ProfileField, load_mapping
 from bamboohr_moodle_sync.models import Change, ChangeAction, MoodleUser
 from bamboohr_moodle_sync.plan import AccountIndex, Plan, create_payload, plan_batch
 
@@ -189,3 +189,42 @@ def test_two_employees_claiming_one_email_fail_without_naming_it() -> None:
     plan = plan_for([person("1", email="same@acme.test"), person("2", email="SAME@acme.test", firstName="X")])
     (failure,) = plan.failures
     assert failure.reason == "username is also employee 1's in this batch"
+
+
+MENU_MAPPING = FieldMapping(
+    MAPPING.fields, profile_fields=(ProfileField("office", "location", "menu", ("London", "Remote")),)
+)
+
+
+def plan_with_menu(employee: dict[str, str | None], accounts: list[MoodleUser]) -> Plan:
+    changes = [Change("2026-01-01T00:00:00Z", str(employee["id"]), "Updated")]
+    return plan_batch(changes, {str(employee["id"]): employee}, AccountIndex(accounts), MENU_MAPPING)
+
+
+def test_a_menu_value_that_is_not_an_option_is_a_warning_and_no_write_when_nothing_else_changed() -> None:
+    plan = plan_with_menu(person("1", location="Paris"), [account(10, "1", profile_field_office="London")])
+    assert (plan.updates, plan.unchanged) == ([], ["1"])
+    assert [(employee_id, "office" in reason) for employee_id, reason in plan.warnings] == [("1", True)]
+
+
+def test_a_menu_value_that_is_not_an_option_leaves_the_field_out_of_an_update_of_other_fields() -> None:
+    plan = plan_with_menu(
+        person("1", location="Paris", department="Legal"), [account(10, "1", profile_field_office="London")]
+    )
+    (update,) = plan.updates
+    assert (dict(update.changes), dict(update.profile)) == ({"department": "Legal"}, {})
+    assert "customfields" not in update.payload()
+
+
+def test_a_new_account_gets_no_menu_value_that_is_not_an_option() -> None:
+    plan = plan_with_menu(person("1", location="Paris"), [])
+    (created,) = plan.creates
+    assert "customfields" not in create_payload(created, "manual")
+    assert len(plan.warnings) == 1
+
+
+def test_an_option_differing_from_moodle_s_value_is_written() -> None:
+    plan = plan_with_menu(person("1", location="Remote"), [account(10, "1", profile_field_office="London")])
+    (update,) = plan.updates
+    assert update.payload()["customfields"] == [{"type": "office", "value": "Remote"}]
+    assert plan.warnings == []

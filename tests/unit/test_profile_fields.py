@@ -99,3 +99,24 @@ def test_without_a_profile_fields_section_no_custom_field_is_sent(world: World) 
     ada = hire(world)
     world.drain()
     assert profile(world, ada) == {}
+
+
+MENU_MAPPING = '[profile_fields]\noffice = { from = "location", type = "menu", options = ["London", "Remote"] }\n'
+
+
+def test_a_menu_value_that_is_not_an_option_leaves_the_stored_value_and_logs_a_warning(
+    world: World, tmp_path: Path
+) -> None:
+    path = tmp_path / "menu.toml"
+    path.write_text(MENU_MAPPING, encoding="utf-8")
+    world.monkeypatch.setenv("MAPPING_FILE", str(path))
+    ada = hire(world)
+    world.drain()
+    world.bamboohr.emulator.advance(60)
+    world.bamboohr.emulator.update(ada, location="Paris")
+    (run,) = world.drain()
+    assert profile(world, ada) == {"office": "London"}
+    assert world.moodle.emulator.call_count("core_user_update_users") == 0
+    (warning,) = [json.loads(line) for line in run.stdout.splitlines() if '"record warning"' in line]
+    assert warning["employee_id"] == ada and "office" in warning["reason"]
+    assert "Paris" not in run.stdout

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bamboohr_moodle_sync.local.moodle.profile import FieldDefinition
 from tests.local.moodle.test_reference import person, post
 
 if TYPE_CHECKING:
@@ -79,6 +80,38 @@ def test_a_menu_value_that_is_no_option_is_dropped_on_create_and_clears_on_updat
         "core_user_update_users",
         users=[{"id": user_id, "customfields": [{"type": "office", "value": "london"}]}],
     )
+    assert "office" not in custom(moodle, user_id)
+
+
+def set_office(moodle: RunningMoodle, user_id: int, value: str) -> None:
+    post(
+        moodle, "core_user_update_users", users=[{"id": user_id, "customfields": [{"type": "office", "value": value}]}]
+    )
+
+
+def test_an_empty_menu_value_clears_the_field(moodle: RunningMoodle) -> None:
+    user_id = create(moodle, "ann", office="London")
+    set_office(moodle, user_id, "")
+    assert "office" not in custom(moodle, user_id)
+
+
+# Source only (user/profile/field/menu/field.class.php, profile_field_base::edit_save_data): a value that is not an
+# option becomes the field's default; "" is an option of a required field.
+def test_a_menu_value_that_is_no_option_stores_the_field_s_default_on_create_and_update(served: RunningMoodle) -> None:
+    office = FieldDefinition("menu", "Office", ("London", "Remote"), default="Remote")
+    moodle = served.fresh(profile_fields={"office": office})
+    user_id = create(moodle, "ann", office="Paris")
+    assert custom(moodle, user_id)["office"]["value"] == "Remote"
+    set_office(moodle, user_id, "London")
+    set_office(moodle, user_id, "")
+    assert custom(moodle, user_id)["office"]["value"] == "Remote"
+
+
+def test_an_empty_value_clears_a_required_menu_field_with_a_default(served: RunningMoodle) -> None:
+    office = FieldDefinition("menu", "Office", ("London", "Remote"), default="Remote", required=True)
+    moodle = served.fresh(profile_fields={"office": office})
+    user_id = create(moodle, "ann", office="London")
+    set_office(moodle, user_id, "")
     assert "office" not in custom(moodle, user_id)
 
 

@@ -212,7 +212,7 @@ def create_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         if error:
             raise error
         user_id = state.insert_user(record)
-        state.set_profile(state.writable_user(user_id), user, creating=True)
+        state.set_profile(state.writable_user(user_id), user)
         if user.get("createpassword"):  # setnew_password_and_mail(), inside the call's transaction
             state.outbox.append(user["username"])
         created.append({"id": user_id, "username": user["username"]})
@@ -248,7 +248,7 @@ def update_users(state: State, params: dict[str, Any], site_url: str) -> Any:
         if error is not None:  # the user's own transaction rolls back; the exception becomes a warning
             warnings.append(_warning(user["id"], error.errorcode, error.message))
             continue
-        state.set_profile(state.update_user(user["id"], changes), user, creating=False)
+        state.set_profile(state.update_user(user["id"], changes), user)
     return {"warnings": warnings}
 
 

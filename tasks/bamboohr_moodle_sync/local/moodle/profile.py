@@ -7,8 +7,12 @@ create or update does, by datatype:
 - datetime (date only): a ``YYYY-MM-DD`` string or a Unix time (read as a date in the site's time zone) is
   stored as midnight of that date in the site's time zone; ``"0"`` or empty clears it; years are clamped to
   the field's range; anything else is accepted silently and stored as a wrong date (``explode('-')`` of it).
-- menu: a value equal to an option is stored; any other value is silently not stored on create and clears the
-  stored value on update.
+- menu: a value equal to an option (exactly: case and spaces count) is stored; any other value, "" included
+  unless the field is required, stores the field's default instead, silently. With no default (the reference
+  site's field) a non-option is "not stored" on create and clears the stored value on update, as observed.
+  Source: user/profile/field/menu/field.class.php (the options are the lines of ``param1``, plus "" when the
+  field is required; ``edit_save_data_preprocess`` answers null for a non-option) and
+  ``profile_field_base::edit_save_data`` (null -> ``defaultdata``), user/profile/lib.php.
 - checkbox: ``1``/``0``.
 
 ``core_user_get_users_by_field`` answers ``customfields: [{type (datatype), value, displayvalue, name,
@@ -33,7 +37,9 @@ SITE_TIMEZONE = "Europe/London"  # the reference site's time zone
 class FieldDefinition:
     datatype: Datatype = "text"
     name: str = ""
-    options: tuple[str, ...] = ()  # menu
+    options: tuple[str, ...] = ()  # menu (param1)
+    default: str = ""  # menu (defaultdata): what a non-option stores
+    required: bool = False  # menu: "" is then an option
     maxlength: int = 2048  # text (param2)
     years: tuple[int, int] = (1900, 2050)  # datetime (param1, param2)
 
@@ -47,16 +53,16 @@ DEFAULT_FIELDS: Mapping[str, FieldDefinition] = {
 }
 
 
-def stored(definition: FieldDefinition, value: str, timezone: str, *, creating: bool) -> str | None:
-    """What the field holds after ``value`` is saved: a string ("" = empty), or None to keep what it held."""
+def stored(definition: FieldDefinition, value: str, timezone: str) -> str:
+    """What the field holds after ``value`` is saved ("" = empty)."""
     if definition.datatype == "text":
         return value[: definition.maxlength]
     if definition.datatype == "checkbox":
         return "1" if value not in ("", "0") else "0"
     if definition.datatype == "menu":
-        if value in definition.options:
+        if value in definition.options or (value == "" and definition.required):
             return value
-        return None if creating else ""
+        return definition.default
     if value in ("", "0"):
         return ""
     zone = ZoneInfo(timezone)

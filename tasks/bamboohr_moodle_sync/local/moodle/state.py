@@ -153,13 +153,11 @@ class State:
     def email_taken(self, email: str, except_id: int | None = None) -> bool:
         return bool(self._index["email_ci"].get(email.lower(), set()) - {except_id})
 
-    def set_profile(self, user: dict[str, Any], given: dict[str, Any], *, creating: bool) -> None:
+    def set_profile(self, user: dict[str, Any], given: dict[str, Any]) -> None:
         for pair in given.get("customfields", []):
             definition = self.profile_fields.get(pair["type"])
             if definition is None:  # profile_save_data() ignores fields the site lacks
                 continue
-            value = profile.stored(definition, pair["value"], self.timezone, creating=creating)
-            if value is not None:
-                user["customfields"][pair["type"]] = value
+            user["customfields"][pair["type"]] = profile.stored(definition, pair["value"], self.timezone)
         for pair in given.get("preferences", []):
             user["preferences"][pair["type"]] = pair["value"]
