@@ -6,8 +6,9 @@
        it unless an operator approved that very freeze. Later batches, and a rerun of this one, read that
        frozen snapshot, so offsets stay stable while BambooHR changes. A dry run plans the whole window
        without freezing it (``preview``, the engine of ``bamboohr-moodle-sync preview``).
-    3. One custom report for the slice's field values, three bulk Moodle lookups (and a case-insensitive e-mail
-       lookup for the employees it would create: ``lookups``), a pure plan, bulk writes.
+    3. One custom report for the slice's field values, bulk Moodle lookups (by idnumber; by username and, ignoring
+       case, by e-mail for the employees whose own account does not hold theirs: ``lookups``), a pure plan, bulk
+       writes.
     4. One conditional transaction moves the watermark with the counters and the failed ids.
 
 Every step before 4 is safe to repeat: Moodle writes are planned against what Moodle holds now.
@@ -28,7 +29,7 @@ from .errors import CohortRemovalsBlocked, ConfigError, MassSuspensionBlocked, S
 from .guard import GuardVerdict, assess, stop_message
 from .http import RETRIES
 from .log import logger
-from .lookups import accounts_for, accounts_with_emails_ignoring_case
+from .lookups import accounts_for
 from .mapping import FieldMapping
 from .models import Change, RecordFailure, with_retries
 from .moodle import MoodleClient
@@ -270,12 +271,6 @@ class Batch:
         desired = [d for e in employees.values() if not isinstance(d := self.mapping.desired_user(e), RecordFailure)]
         found = accounts_for(self.moodle, batch, desired)
         plan = plan_batch(batch, employees, AccountIndex(found), self.mapping)
-        if plan.creates:  # Moodle refuses a new e-mail equal to an existing one but for case: look for those first
-            known = {u.id for u in found}
-            more = accounts_with_emails_ignoring_case(self.moodle, [u.email for u in plan.creates])
-            if any(u.id not in known for u in more):
-                found = found + more
-                plan = plan_batch(batch, employees, AccountIndex(found), self.mapping)
         if self.mapping.cohorts:
             members = batch_members(plan, employees, AccountIndex(found), self.mapping)
             plan.memberships = cohort_plan_for(self.moodle, self.mapping, members)

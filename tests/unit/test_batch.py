@@ -343,6 +343,37 @@ def test_an_account_with_the_email_but_for_case_held_by_another_employee_fails_n
     assert world.moodle.emulator.users_by_idnumber(employee_id) == []
 
 
+def test_an_employee_moving_to_an_address_another_account_holds_fails_naming_it(world: World) -> None:
+    ada = hire_known(world)
+    world.drain()
+    user_id = world.moodle.emulator.add_user("other", email="taken@acme.test", idnumber="E-9999")
+    world.bamboohr.emulator.advance(60)
+    world.bamboohr.emulator.update(ada, workEmail="taken@acme.test")
+
+    (run,) = world.drain()
+
+    failures = [json.loads(line) for line in run.stdout.splitlines() if '"record not synced"' in line]
+    assert [(f["employee_id"], f["reason"]) for f in failures] == [
+        (ada, f"e-mail belongs to Moodle user {user_id} (employee E-9999)")
+    ]
+    assert world.moodle.emulator.call_count("core_user_update_users") == 0
+
+
+def test_a_batch_whose_accounts_hold_their_usernames_and_emails_is_looked_up_by_idnumber_alone(world: World) -> None:
+    employees = [hire_known(world, workEmail=f"e{n}@acme.test", department="Maths") for n in range(8)]
+    world.drain()
+    world.bamboohr.emulator.advance(60)
+    for employee_id in employees:
+        world.bamboohr.emulator.update(employee_id, department="Physics")
+    before = {f: world.moodle.emulator.call_count(f) for f in ("core_user_get_users_by_field", "core_user_get_users")}
+
+    world.drain()
+
+    after = {f: world.moodle.emulator.call_count(f) - n for f, n in before.items()}
+    assert after == {"core_user_get_users_by_field": 1, "core_user_get_users": 0}
+    assert {a["department"] for a in world.active_accounts().values()} == {"Physics"}
+
+
 SLOW_MAIL_EMPLOYEES = 160  # about 150 to create: chunks of 110 under max_input_vars 1000, so 2 create calls
 
 
