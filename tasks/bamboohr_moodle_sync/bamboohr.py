@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -61,13 +62,19 @@ EMPTY_DATE = "0000-00-00"
 _ACTIONS: dict[str, ChangeAction] = {"inserted": "Inserted", "updated": "Updated", "deleted": "Deleted"}
 
 
-def _server_time(response: requests.Response) -> str | None:
-    """The answer's ``Date`` header (RFC 9110: the origin server's clock) in UTC; None when absent or unreadable."""
+def _server_moment(response: requests.Response) -> datetime | None:
+    """The answer's ``Date`` header (RFC 9110: the origin server's clock), aware; None when absent or unreadable."""
     try:
         moment = parsedate_to_datetime(response.headers.get("Date") or "")
     except (TypeError, ValueError):
         return None
-    return utc_timestamp(moment.isoformat()) if moment.tzinfo is not None else None
+    return moment if moment.tzinfo is not None else None
+
+
+def _server_time(response: requests.Response) -> str | None:
+    """``_server_moment`` as a UTC timestamp string."""
+    moment = _server_moment(response)
+    return utc_timestamp(moment.isoformat()) if moment is not None else None
 
 
 def normalise_timestamp(value: str) -> str:
@@ -102,6 +109,8 @@ class BambooHRClient:
         self._session = session or make_session(service=SERVICE)
         self._hint = credential_hint
         self._timeout = timeout
+        self.server_time: datetime | None = None
+        """BambooHR's clock at its latest answer (its ``Date`` header); None before one."""
 
     def __repr__(self) -> str:
         return f"BambooHRClient({self._root!r})"
@@ -216,6 +225,7 @@ class BambooHRClient:
         except requests.RequestException as exc:  # e.g. RetryError: no usable answer after the retries
             raise ServiceRejected(SERVICE, f"{method} {path}: {type(exc).__name__}") from exc
         log.debug("BambooHR %s %s -> HTTP %s", method, path, response.status_code)
+        self.server_time = _server_moment(response) or self.server_time
         if response.ok:
             return response
         if response.status_code in fallback_on:

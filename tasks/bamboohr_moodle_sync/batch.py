@@ -6,9 +6,9 @@
        it unless an operator approved that very freeze. Later batches, and a rerun of this one, read that
        frozen snapshot, so offsets stay stable while BambooHR changes. A dry run plans the whole window
        without freezing it (``preview``, the engine of ``bamboohr-moodle-sync preview``).
-    3. One custom report for the slice's field values, bulk Moodle lookups (by idnumber; by username and, ignoring
-       case, by e-mail for the employees whose own account does not hold theirs: ``lookups``), a pure plan, bulk
-       writes.
+    3. One custom report for the slice's field values (what ``eligibility`` reads included), bulk Moodle lookups
+       (by idnumber; by username and, ignoring case, by e-mail for the employees whose own account does not hold
+       theirs: ``lookups``), a pure plan (who should have an account today: ``eligibility``), bulk writes.
     4. One conditional transaction moves the watermark with the counters and the failed ids.
 
 Every step before 4 is safe to repeat: Moodle writes are planned against what Moodle holds now.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from .bamboohr import BambooHRClient
@@ -25,6 +26,7 @@ from .cohorts import RemovalsVerdict, missing_functions, removals_message, windo
 from .cohorts import plan_for as cohort_plan_for
 from .cohorts import write_plan as write_memberships
 from .config import Settings
+from .eligibility import Eligibility, today_in
 from .errors import CohortRemovalsBlocked, ConfigError, MassSuspensionBlocked, SyncError
 from .guard import GuardVerdict, assess, stop_message
 from .http import RETRIES
@@ -57,6 +59,15 @@ class Batch:
     store: StateStore
     mapping: FieldMapping
     log: Callable[..., None] = logger.info
+    clock: Callable[[], datetime] | None = None
+    """Now, for the date rules; None: BambooHR's clock at its latest answer, else this machine's."""
+
+    def eligibility(self) -> Eligibility:
+        """Who should have an account today, in ``SYNC_TIMEZONE``. Without ``clock`` the day is BambooHR's (its
+        ``Date`` header): the HR system's own day, which is also an emulator's moved clock offline."""
+        now = self.clock() if self.clock else self.bamboohr.server_time or datetime.now(UTC)
+        today = today_in(now, self.settings.sync_timezone)
+        return Eligibility(self.mapping.scope, today, self.settings.provision_days_before_start)
 
     def run(self) -> BatchResult:
         start = self._starting_point()
@@ -228,7 +239,7 @@ class Batch:
         ``ALLOW_COHORT_REMOVALS`` lifts it); nothing is written."""
         if not self.mapping.cohorts or self.settings.allow_cohort_removals:
             return None
-        removals = window_removals(window, self.bamboohr, self.moodle, self.mapping)
+        removals = window_removals(window, self.bamboohr, self.moodle, self.mapping, self.eligibility)
         verdict = RemovalsVerdict(removals, self.settings.max_cohort_removals)
         if verdict.would_stop and snapshot is not None and self.store.is_approved(snapshot):
             return RemovalsVerdict(removals, verdict.limit, approved=True)
@@ -238,7 +249,7 @@ class Batch:
         """What the guard says of a whole window (None when ``ALLOW_MASS_SUSPEND`` lifts it); nothing is written."""
         if self.settings.allow_mass_suspend:
             return None
-        verdict = assess(window, self.bamboohr, self.moodle, self.settings)
+        verdict = assess(window, self.bamboohr, self.moodle, self.settings, self.eligibility)
         if verdict.would_stop and snapshot is not None and self.store.is_approved(snapshot):
             return GuardVerdict(verdict.would_suspend, verdict.limit, verdict.managed_active, approved=True)
         return verdict
@@ -270,9 +281,10 @@ class Batch:
         employees = self.bamboohr.employees(present, self.mapping.source_fields) if present else {}
         desired = [d for e in employees.values() if not isinstance(d := self.mapping.desired_user(e), RecordFailure)]
         found = accounts_for(self.moodle, batch, desired)
-        plan = plan_batch(batch, employees, AccountIndex(found), self.mapping)
+        rules = self.eligibility()
+        plan = plan_batch(batch, employees, AccountIndex(found), self.mapping, rules)
         if self.mapping.cohorts:
-            members = batch_members(plan, employees, AccountIndex(found), self.mapping)
+            members = batch_members(plan, employees, AccountIndex(found), self.mapping, rules)
             plan.memberships = cohort_plan_for(self.moodle, self.mapping, members)
         return PlannedSlice(plan, dict(employees), found)
 

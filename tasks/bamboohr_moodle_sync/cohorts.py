@@ -19,11 +19,12 @@ service when cohorts are configured (``missing_functions``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .bamboohr import BambooHRClient
+from .eligibility import Eligibility
 from .errors import ServiceRejected
 from .mapping import FieldMapping
 from .memberships import Change, Member, MembershipPlan, OwnedCohort, Written, owned, plan_memberships
@@ -91,7 +92,11 @@ def plan_for(moodle: MoodleClient, mapping: FieldMapping, members: Sequence[Memb
 
 
 def window_removals(
-    window: Sequence[WindowEntry], bamboohr: BambooHRClient, moodle: MoodleClient, mapping: FieldMapping
+    window: Sequence[WindowEntry],
+    bamboohr: BambooHRClient,
+    moodle: MoodleClient,
+    mapping: FieldMapping,
+    eligibility: Callable[[], Eligibility] | None = None,
 ) -> MembershipPlan:
     """The owned memberships a whole window would remove, planned from BambooHR and Moodle now (the guard).
 
@@ -103,19 +108,23 @@ def window_removals(
         return MembershipPlan()
     deleted = {c.employee_id for c in window if c.action == "Deleted"}
     present = [c.employee_id for c in window if c.action != "Deleted"]
-    fields = sorted({"status", *(rule.field for rule in mapping.cohorts)})
+    rules_now = eligibility or (lambda: Eligibility(mapping.scope))
+    fields = sorted({*rules_now().fields, *(rule.field for rule in mapping.cohorts)})
     employees: dict[str, Employee] = {}
     for index in range(0, len(present), REPORT_CHUNK):
         employees.update(bamboohr.employees(present[index : index + REPORT_CHUNK], fields))
+    rules = rules_now()  # after BambooHR's answers: its clock may decide the day
     accounts: dict[str, int] = {}
     for user in moodle.find_users("idnumber", sorted(deleted | set(employees))):
         accounts.setdefault(user.idnumber, user.id)
     members = []
     for employee_id, user_id in sorted(accounts.items()):
         employee = employees.get(employee_id)
-        active = employee is not None and employee.get("status") != "Inactive"
-        values = mapping.cohort_values(employee) if active and employee is not None else {}
-        members.append(Member(employee_id, user_id, active, values))
+        standing = rules.of(employee).standing if employee is not None else "leaver"
+        if standing == "not_yet":
+            continue  # a future hire's account is left as it is
+        values = mapping.cohort_values(employee) if standing == "active" and employee is not None else {}
+        members.append(Member(employee_id, user_id, standing == "active", values))
     current = members_of(moodle, [c.id for c in cohorts.values()])
     return plan_memberships(members, mapping.cohorts, mapping.leavers, cohorts, current)
 

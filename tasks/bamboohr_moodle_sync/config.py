@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,16 +65,30 @@ class Settings(BaseSettings):
     mapping_file: Path | None = None
     stack_name: str | None = None
     """The CloudFormation stack the task runs in: the guard's message names it in the ``approve`` command."""
+    provision_days_before_start: int | None = Field(default=None, ge=0, le=3650)
+    """An employee whose hireDate is more than this many days ahead gets no account yet (``eligibility``);
+    unset: BambooHR's status alone decides when an account is made."""
+    sync_timezone: str = "UTC"
+    """The IANA time zone whose calendar day hire and termination dates are compared with."""
 
     @field_validator("since", "initial_since")
     @classmethod
     def _utc_timestamp(cls, value: str | None) -> str | None:
         return None if value in (None, "") else utc_timestamp(value)
 
-    @field_validator("offset", mode="before")
+    @field_validator("offset", "provision_days_before_start", mode="before")
     @classmethod
     def _blank_offset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("sync_timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone name (UTC, Europe/London, ...)") from None
+        return value
 
     @field_validator("moodle_url", "bamboohr_api_url")
     @classmethod

@@ -1,6 +1,8 @@
 """The mass-suspension guard: how many active Moodle accounts a window would suspend, against a limit that
 grows with the company: ``max(MAX_SUSPENSIONS, MAX_SUSPENSIONS_PERCENT % of the active accounts the sync
 manages)``. A first load with its leavers passes; a feed that marks a tenth of the company inactive stops.
+A leaver is whoever the planner suspends (``eligibility``): Inactive, Deleted, outside ``[scope]`` or past the
+terminationDate.
 
 The accounts the sync manages are the active Moodle accounts with an idnumber and the sync's ``MOODLE_AUTH``,
 together with the window's active employees (who have, or are about to get, one). That count costs one
@@ -10,11 +12,12 @@ are not counted, so the limit errs on the strict side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .bamboohr import BambooHRClient
 from .config import Settings
+from .eligibility import Eligibility
 from .models import Change
 from .moodle import MoodleClient
 
@@ -51,16 +54,25 @@ def suspension_limit(fixed: int, percent: float, managed_active: int) -> int:
 
 
 def assess(
-    window: Sequence[Change], bamboohr: BambooHRClient, moodle: MoodleClient, settings: Settings
+    window: Sequence[Change],
+    bamboohr: BambooHRClient,
+    moodle: MoodleClient,
+    settings: Settings,
+    eligibility: Callable[[], Eligibility] = Eligibility,
 ) -> GuardVerdict:
-    """Count the active accounts the whole window would suspend; nothing is written."""
+    """Count the active accounts the whole window would suspend; nothing is written. ``eligibility`` gives the
+    rules once BambooHR has answered (its clock may decide the day); the default is BambooHR's status alone."""
+    fields = eligibility().fields
     deleted = [c.employee_id for c in window if c.action == "Deleted"]
     others = sorted({c.employee_id for c in window if c.action != "Deleted"})
     leaving, staying = set(deleted), set[str]()
     for index in range(0, len(others), STATUS_REPORT_CHUNK):
-        statuses = bamboohr.employees(others[index : index + STATUS_REPORT_CHUNK], ["status"])
+        statuses = bamboohr.employees(others[index : index + STATUS_REPORT_CHUNK], fields)
+        rules = eligibility()
         for employee_id, employee in statuses.items():
-            (leaving if employee.get("status") == "Inactive" else staying).add(employee_id)
+            standing = rules.of(employee).standing
+            if standing != "not_yet":
+                (leaving if standing == "leaver" else staying).add(employee_id)
     active = [u for u in moodle.find_users("idnumber", sorted(leaving)) if not u.suspended] if leaving else []
     would_suspend = sorted({u.idnumber for u in active})
     if len(would_suspend) <= settings.max_suspensions:

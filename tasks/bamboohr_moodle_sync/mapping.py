@@ -27,6 +27,10 @@ A mapping file (TOML, ``MAPPING_FILE``) replaces entries of this table, for exam
     [cohort_settings]
     leavers = "keep"      # or "remove": what a suspended account's owned memberships do
 
+    [scope]               # who gets an account (``eligibility``): BambooHR field -> values, trimmed, exact
+    include = { employmentHistoryStatus = ["Full-Time", "Part-Time"] }   # only these (any field, any value)
+    exclude = { department = ["Contractors"] }                           # never these
+
 Profile fields and cohort values are part of ``DesiredUser``: ``profile`` holds the raw value to send per
 shortname ("" clears it; a date as ``YYYY-MM-DD``, which Moodle stores as that day in the site's time zone,
 docs/moodle.md), ``cohorts`` the trimmed value per cohort rule ("" for none). A date BambooHR gives that is not
@@ -51,6 +55,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+from .eligibility import DATE_FIELDS, Scope
 from .errors import ConfigError
 from .models import Employee, RecordFailure
 
@@ -160,11 +165,13 @@ class FieldMapping:
     profile_fields: tuple[ProfileField, ...] = ()
     cohorts: tuple[CohortRule, ...] = ()
     leavers: Leavers = "keep"
+    scope: Scope = field(default_factory=Scope)
 
     @property
     def source_fields(self) -> list[str]:
-        """The BambooHR fields to ask for: the mapped ones, profile field and cohort sources, ``id``, ``status``."""
-        wanted = {"id", "status"}
+        """The BambooHR fields to ask for: the mapped ones, profile field and cohort sources, ``id``, ``status``,
+        and what ``eligibility`` reads (the dates, the ``[scope]`` fields)."""
+        wanted = {"id", "status", *DATE_FIELDS, *self.scope.fields}
         for sources in self.fields.values():
             wanted.update(sources)
         wanted.update(p.source for p in self.profile_fields)
@@ -280,7 +287,27 @@ def load_mapping(path: Path | None) -> FieldMapping:
         profile_fields=_profile_fields(path, document.get("profile_fields", {})),
         cohorts=_cohort_rules(path, document.get("cohorts", {})),
         leavers=_leavers(path, document.get("cohort_settings", {})),
+        scope=_scope(path, document.get("scope", {})),
     )
+
+
+def _scope(path: Path, table: Any) -> Scope:
+    """``[scope]``: ``include`` and ``exclude``, each a table of BambooHR field -> non-empty list of strings."""
+    where = f"MAPPING_FILE {path}: [scope]"
+    if not isinstance(table, dict) or set(table) - {"include", "exclude"}:
+        raise ConfigError(f"{where} must be a table with include and/or exclude only")
+    rules: dict[str, dict[str, frozenset[str]]] = {}
+    for key in ("include", "exclude"):
+        rule = table.get(key, {})
+        if not isinstance(rule, dict):
+            raise ConfigError(f'{where}: {key} must be a table of BambooHR field = ["value", ...]')
+        for name, values in rule.items():
+            if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+                raise ConfigError(
+                    f'{where}: {key}.{name} must be a non-empty list of strings, {name} = ["Full-Time"] for example'
+                )
+        rules[key] = {name: frozenset(v.strip() for v in values) for name, values in rule.items()}
+    return Scope(rules["include"], rules["exclude"])
 
 
 def _profile_fields(path: Path, table: Any) -> tuple[ProfileField, ...]:

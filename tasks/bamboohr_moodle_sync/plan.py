@@ -11,6 +11,11 @@ set, never a twin). Then:
     Inactive, or Deleted     an active account          -> suspend
     Inactive, or Deleted     a suspended account, none  -> unchanged / skipped (no account for leavers)
 
+"Active" and "Inactive" are the employee's standing (``eligibility``): outside ``[scope]`` or past the
+terminationDate is Inactive whatever BambooHR's status (skipped with that reason when there is no account),
+a due future hire is Active, and a future hire not yet due is skipped (no account) or left unchanged (an
+existing account, never suspended for it).
+
 A record that cannot be synced (no valid e-mail, a username or e-mail held by another employee's
 account or claimed earlier in the batch) becomes a ``RecordFailure``; the rest of the batch goes on. Its
 reason names the field and the employee or Moodle user that holds the value, never the value itself.
@@ -30,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
 
+from .eligibility import Eligibility
 from .mapping import DesiredUser, FieldMapping, ProfileField
 from .memberships import Member, MembershipPlan
 from .models import Change, Employee, MoodleUser, RecordFailure
@@ -171,7 +177,10 @@ def plan_batch(
     employees: Mapping[str, Employee],
     accounts: AccountIndex,
     mapping: FieldMapping,
+    eligibility: Eligibility | None = None,
 ) -> Plan:
+    """``eligibility`` None: ``[scope]`` and BambooHR's status only (no date rules)."""
+    rules = eligibility or Eligibility(mapping.scope)
     plan = Plan()
     claimed_usernames: dict[str, str] = {}
     claimed_emails: dict[str, str] = {}
@@ -190,7 +199,15 @@ def plan_batch(
                 plan.skipped.append((employee_id, "deleted in BambooHR and has no Moodle account"))
             continue
 
-        inactive = employee.get("status") == "Inactive"
+        verdict = rules.of(employee)
+        if verdict.standing == "not_yet":
+            if account is None:
+                plan.skipped.append((employee_id, verdict.reason))
+            else:
+                plan.unchanged.append(employee_id)
+            continue
+        inactive = verdict.standing == "leaver"
+        no_account = verdict.reason or "inactive and has no Moodle account"
         if inactive and account is not None:
             if account.suspended:
                 plan.unchanged.append(employee_id)
@@ -201,7 +218,7 @@ def plan_batch(
         desired = mapping.desired_user(employee)
         if isinstance(desired, RecordFailure):
             if inactive:
-                plan.skipped.append((employee_id, "inactive and has no Moodle account"))
+                plan.skipped.append((employee_id, no_account))
             else:
                 plan.failures.append(desired)
             continue
@@ -214,7 +231,7 @@ def plan_batch(
                 if not inactive:
                     plan.failures.append(adopted)
                 else:
-                    plan.skipped.append((employee_id, "inactive and has no Moodle account"))
+                    plan.skipped.append((employee_id, no_account))
                 continue
             account = adopted
         if account is not None and inactive:
@@ -227,7 +244,7 @@ def plan_batch(
                 )
             continue
         if inactive:
-            plan.skipped.append((employee_id, "inactive and has no Moodle account"))
+            plan.skipped.append((employee_id, no_account))
             continue
 
         conflict = _claim(desired, account, accounts, claimed_usernames, claimed_emails)
@@ -254,23 +271,29 @@ def plan_batch(
 
 
 def batch_members(
-    plan: Plan, employees: Mapping[str, Employee], accounts: AccountIndex, mapping: FieldMapping
+    plan: Plan,
+    employees: Mapping[str, Employee],
+    accounts: AccountIndex,
+    mapping: FieldMapping,
+    eligibility: Eligibility | None = None,
 ) -> list[Member]:
     """The batch's employees whose owned cohort memberships the plan decides: those with an account after it
-    (skipped and failed records are left as they are). Suspended ones are inactive members."""
+    (skipped and failed records are left as they are). Suspended ones and leavers are inactive members."""
+    rules = eligibility or Eligibility(mapping.scope)
     members = [Member(d.employee_id, None, True, d.cohorts) for d in plan.creates]
     for update in plan.updates:
         employee = employees.get(update.employee_id)
-        if update.kind == "suspended" or employee is None or employee.get("status") == "Inactive":
+        if update.kind == "suspended" or employee is None or rules.of(employee).standing == "leaver":
             members.append(Member(update.employee_id, update.user_id, False, {}))
         else:
             members.append(Member(update.employee_id, update.user_id, True, mapping.cohort_values(employee)))
     for employee_id in plan.unchanged:
         account = accounts.by_idnumber.get(employee_id)
         employee = employees.get(employee_id)
-        if account is None:
+        standing = rules.of(employee).standing if employee is not None else "leaver"
+        if account is None or standing == "not_yet":  # a future hire's account is left as it is
             continue
-        active = not account.suspended and employee is not None and employee.get("status") != "Inactive"
+        active = not account.suspended and standing == "active"
         values = mapping.cohort_values(employee) if active and employee is not None else {}
         members.append(Member(employee_id, account.id, active, values))
     return members

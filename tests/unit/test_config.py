@@ -82,6 +82,10 @@ def test_every_missing_variable_is_named_in_one_error(env: pytest.MonkeyPatch) -
         ("BATCH_SIZE", "0"),
         ("MOODLE_URL", "moodle.org"),
         ("MOODLE_TIMEOUT_SECONDS", "0"),
+        ("PROVISION_DAYS_BEFORE_START", "-1"),
+        ("PROVISION_DAYS_BEFORE_START", "a week"),
+        ("SYNC_TIMEZONE", "Europe/Atlantis"),
+        ("SYNC_TIMEZONE", "../../etc/passwd"),
     ],
 )
 def test_malformed_values_are_refused_with_their_name(env: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -182,3 +186,21 @@ def test_a_missing_secret_names_it(env: pytest.MonkeyPatch, secrets: object) -> 
 def test_moodle_timeout_defaults_to_60_seconds_and_log_personal_data_to_off(env: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert (settings.moodle_timeout_seconds, settings.log_personal_data) == (60.0, False)
+
+
+def test_dates_are_judged_in_utc_and_status_alone_decides_by_default(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.sync_timezone, settings.provision_days_before_start) == ("UTC", None)
+
+
+def test_an_iana_time_zone_and_provision_days_are_read(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SYNC_TIMEZONE", "Australia/Adelaide")
+    env.setenv("PROVISION_DAYS_BEFORE_START", "7")
+    settings = load_settings()
+    assert (settings.sync_timezone, settings.provision_days_before_start) == ("Australia/Adelaide", 7)
+
+
+def test_a_bad_time_zone_says_what_a_good_one_looks_like(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SYNC_TIMEZONE", "CEST+2")
+    with pytest.raises(ConfigError, match=r"SYNC_TIMEZONE: 'CEST\+2' is not an IANA time zone name"):
+        load_settings()

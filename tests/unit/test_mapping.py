@@ -98,9 +98,10 @@ def test_over_long_names_and_department_are_truncated_to_their_columns() -> None
     assert len(user.fields["department"]) == 255
 
 
-def test_source_fields_ask_for_id_status_and_every_mapped_field() -> None:
+def test_source_fields_ask_for_id_status_the_dates_and_every_mapped_field() -> None:
     assert DEFAULT.source_fields == sorted(
-        {"id", "status", "workEmail", "preferredName", "firstName", "lastName", "department", "division"}
+        {"id", "status", "hireDate", "terminationDate"}
+        | {"workEmail", "preferredName", "firstName", "lastName", "department", "division"}
     )
 
 
@@ -265,3 +266,40 @@ def test_cohort_values_are_trimmed_and_an_overlong_idnumber_gets_a_stable_hash_s
     long_a, long_b = rule.idnumber("x" * 200), rule.idnumber("x" * 199 + "y")
     assert len(long_a) == len(long_b) == 100 and long_a != long_b and long_a == rule.idnumber("x" * 200)
     assert rule.owns(long_a) and rule.name("Sales") == "Department: Sales"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('scope = "everyone"\n', r"\[scope\] must be a table"),
+        ('[scope]\nonly = { department = ["Sales"] }\n', r"\[scope\] must be a table with include and/or exclude"),
+        ('[scope]\ninclude = ["Full-Time"]\n', r"include must be a table"),
+        ('[scope]\ninclude = { employmentHistoryStatus = "Full-Time" }\n', r"include.employmentHistoryStatus must"),
+        ("[scope]\nexclude = { department = [] }\n", r"exclude.department must be a non-empty list of strings"),
+        ("[scope]\nexclude = { department = [1, 2] }\n", r"exclude.department must be a non-empty list"),
+    ],
+)
+def test_a_bad_scope_is_a_config_error_naming_the_rule(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "mapping.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_mapping(path)
+
+
+def test_scope_is_read_trimmed_and_its_fields_are_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.toml"
+    path.write_text(
+        '[scope]\ninclude = { employmentHistoryStatus = [" Full-Time", "Part-Time"] }\n'
+        'exclude = { department = ["Contractors"] }\n',
+        encoding="utf-8",
+    )
+    mapping = load_mapping(path)
+    assert mapping.scope.include == {"employmentHistoryStatus": frozenset({"Full-Time", "Part-Time"})}
+    assert mapping.scope.exclude == {"department": frozenset({"Contractors"})}
+    assert {"employmentHistoryStatus", "department"} <= set(mapping.source_fields)
+
+
+def test_no_scope_puts_everyone_in_scope(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.toml"
+    path.write_text('[fields]\ncity = "location"\n', encoding="utf-8")
+    assert load_mapping(path).scope.outside({"id": "1", "department": "Contractors"}) is None

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import date
+
+from bamboohr_moodle_sync.eligibility import Eligibility, Scope
 from bamboohr_moodle_sync.mapping import FieldMapping, ProfileField, load_mapping
 from bamboohr_moodle_sync.models import Change, ChangeAction, MoodleUser
 from bamboohr_moodle_sync.plan import AccountIndex, Plan, create_payload, plan_batch
@@ -228,3 +231,44 @@ def test_an_option_differing_from_moodle_s_value_is_written() -> None:
     (update,) = plan.updates
     assert update.payload()["customfields"] == [{"type": "office", "value": "Remote"}]
     assert plan.warnings == []
+
+
+SCOPED = Eligibility(
+    Scope(exclude={"department": frozenset({"Contractors"})}), today=date(2026, 3, 10), provision_days=3
+)
+
+
+def scoped_plan(employee: dict[str, str | None], accounts: list[MoodleUser] = ()) -> Plan:  # type: ignore[assignment]
+    changes = [Change("2026-01-01T00:00:00Z", str(employee["id"]), "Updated")]
+    return plan_batch(changes, {str(employee["id"]): employee}, AccountIndex(accounts), MAPPING, SCOPED)
+
+
+def test_an_out_of_scope_employee_is_skipped_with_the_scope_reason_and_no_personal_data() -> None:
+    plan = scoped_plan(person("1", department="Contractors"))
+    assert (plan.creates, plan.skipped) == ([], [("1", "out of scope: department 'Contractors' is excluded")])
+
+
+def test_an_out_of_scope_employee_s_active_account_is_suspended_and_counted() -> None:
+    plan = scoped_plan(person("1", department="Contractors"), [account(10, "1")])
+    assert [(u.kind, u.changes) for u in plan.updates] == [("suspended", {"suspended": 1})]
+    assert plan.suspensions == 1
+
+
+def test_a_future_hire_not_yet_due_is_skipped_naming_the_due_date() -> None:
+    plan = scoped_plan(person("1", hireDate="2026-03-20"))
+    assert plan.creates == [] and "account due on 2026-03-17" in plan.skipped[0][1]
+
+
+def test_a_future_hire_s_existing_account_is_left_as_it_is() -> None:
+    plan = scoped_plan(person("1", status="Inactive", hireDate="2026-03-20"), [account(10, "1")])
+    assert (plan.updates, plan.unchanged) == ([], ["1"])
+
+
+def test_a_due_future_hire_still_inactive_in_bamboohr_is_created() -> None:
+    plan = scoped_plan(person("1", status="Inactive", hireDate="2026-03-12"))
+    assert [u.employee_id for u in plan.creates] == ["1"]
+
+
+def test_a_terminated_employee_still_active_in_bamboohr_is_suspended() -> None:
+    plan = scoped_plan(person("1", terminationDate="2026-03-09"), [account(10, "1")])
+    assert [u.kind for u in plan.updates] == ["suspended"]
