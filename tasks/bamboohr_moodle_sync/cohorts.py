@@ -3,12 +3,14 @@
 
 Calls (docs/moodle.md, from the shared reference's real Moodle 4.5):
 
-    core_cohort_get_cohorts          every cohort on the site (no ids): one call a batch
+    core_cohort_get_cohorts          every cohort on the site (no ids): one call a batch that has accounts
+                                     which existed before it (none when every account is new)
     core_cohort_get_cohort_members   the owned cohorts' members, only when the batch has existing accounts
     core_cohort_create_cohorts       the cohorts a batch needs first (a duplicate idnumber fails the whole call)
-    core_cohort_update_cohorts       names kept in step with the template
-    core_cohort_add_cohort_members   by cohort id and user id, 4 variables a member (249 a call at 1,000);
-                                     per-member warnings: "2" missing user or cohort, "3" already a member
+    core_cohort_update_cohorts       names kept in step with the template (by batches that read the cohorts)
+    core_cohort_add_cohort_members   by cohort id (by idnumber when the cohorts were not read) and user id,
+                                     4 variables a member (249 a call at 1,000); per-member warnings: "2"
+                                     missing user or cohort, "3" already a member
     core_cohort_delete_cohort_members  by cohort id and user id; one missing user or cohort rolls the call back
 
 A write whose answer is lost fails the batch (``WriteUnconfirmed``): its rerun reads cohorts and members again
@@ -84,10 +86,15 @@ def members_of(moodle: MoodleClient, cohort_ids: Sequence[int]) -> dict[int, set
 
 
 def plan_for(moodle: MoodleClient, mapping: FieldMapping, members: Sequence[Member]) -> MembershipPlan:
-    """Read the owned cohorts (and their members, when any of ``members`` has an account) and plan."""
+    """Read the owned cohorts (and their members, when any of ``members`` has an account) and plan. When every
+    account is new (a batch of a first load), nothing is read: none can be a member of anything yet, so the plan
+    only adds, naming cohorts by idnumber (``MembershipPlan.cohorts_read``)."""
+    if not any(m.user_id is not None for m in members):
+        plan = plan_memberships(members, mapping.cohorts, mapping.leavers, {}, {})
+        plan.cohorts_read = False
+        return plan
     cohorts = owned(cohorts_on_site(moodle), mapping.cohorts)
-    existing = cohorts and any(m.user_id is not None for m in members)
-    current = members_of(moodle, [c.id for c in cohorts.values()]) if existing else {}
+    current = members_of(moodle, [c.id for c in cohorts.values()]) if cohorts else {}
     return plan_memberships(members, mapping.cohorts, mapping.leavers, cohorts, current)
 
 
@@ -168,10 +175,15 @@ def removals_message(plan: MembershipPlan, since: str, settings: Settings) -> st
 
 def write_plan(moodle: MoodleClient, plan: MembershipPlan, created: dict[str, int]) -> Written:
     """Create and rename cohorts, add then remove members. ``created``: employee id -> id of an account the batch
-    just created (additions for accounts that were not created are dropped: their failure is counted already)."""
+    just created (additions for accounts that were not created are dropped: their failure is counted already).
+
+    A plan made without reading the cohorts adds by cohort idnumber first; Moodle answers "cohort idnumber=...
+    not exists" for each addition to a cohort that does not exist (and adds nothing for it), so exactly those
+    cohorts are created and exactly those additions sent again, by id.
+    """
     written = Written()
     ids = {c.idnumber: c.cohort_id for c in plan.add + plan.remove if c.cohort_id is not None}
-    if plan.create:
+    if plan.create and plan.cohorts_read:
         ids |= _create(moodle, plan.create)
     if plan.rename:
         _rename(moodle, plan.rename)
@@ -179,10 +191,13 @@ def write_plan(moodle: MoodleClient, plan: MembershipPlan, created: dict[str, in
     for change in plan.add:
         user_id = change.user_id if change.user_id is not None else created.get(change.employee_id)
         cohort_id = ids.get(change.idnumber)
-        if user_id is not None and cohort_id is not None:
-            member = {"cohorttype": {"type": "id", "value": cohort_id}, "usertype": {"type": "id", "value": user_id}}
-            additions.append((change, member))
-    _add(moodle, additions, written)
+        if user_id is not None and (cohort_id is not None or not plan.cohorts_read):
+            additions.append((change, _member(change, cohort_id, user_id)))
+    missing = _add(moodle, additions, written)
+    if missing:
+        ids |= _create(moodle, [(i, name) for i, name in plan.create if i in {c.idnumber for c in missing}])
+        again = [(c, _member(c, ids[c.idnumber], user_id)) for c, user_id in missing.items() if c.idnumber in ids]
+        _add(moodle, again, written)
     removals = [(c, {"cohortid": c.cohort_id, "userid": c.user_id}) for c in plan.remove]
     _remove(moodle, removals, written)
     plan.written = written
@@ -230,23 +245,45 @@ def _paired(
         position += len(chunk)
 
 
-def _add(moodle: MoodleClient, additions: Sequence[tuple[Change, dict[str, Any]]], written: Written) -> None:
+def _member(change: Change, cohort_id: int | None, user_id: int) -> dict[str, Any]:
+    """One ``members[]`` record: the cohort by id, or by idnumber when its id is not known."""
+    cohort = (
+        {"type": "id", "value": cohort_id} if cohort_id is not None else {"type": "idnumber", "value": change.idnumber}
+    )
+    return {"cohorttype": cohort, "usertype": {"type": "id", "value": user_id}}
+
+
+def _add(
+    moodle: MoodleClient, additions: Sequence[tuple[Change, dict[str, Any]]], written: Written
+) -> dict[Change, int]:
+    """Send the additions; answer those that name by idnumber a cohort Moodle does not have (-> their user id)."""
+    missing: dict[Change, int] = {}
     for changes, chunk in _paired(moodle, additions):
         answer = moodle.call("core_cohort_add_cohort_members", {"members": chunk})
         warnings = [
             w for w in (answer.get("warnings") or [] if isinstance(answer, dict) else []) if isinstance(w, dict)
         ]
         written.added += len(chunk) - len(warnings)
-        by_user = {f"user id={change.user_id} not exists": change.employee_id for change in changes}
+        texts = {str(w.get("message", "")) for w in warnings}
+        by_user: dict[str, str] = {}
+        for change, member in zip(changes, chunk, strict=True):
+            user_id = int(member["usertype"]["value"])
+            by_user[f"user id={user_id} not exists"] = change.employee_id
+            if member["cohorttype"]["type"] == "idnumber" and f"cohort idnumber={change.idnumber} not exists" in texts:
+                missing[change] = user_id
+        no_cohort = {f"cohort idnumber={change.idnumber} not exists" for change in missing}
         for warning in warnings:
             code, text = str(warning.get("warningcode")), str(warning.get("message", ""))
             if code == ALREADY_MEMBER:  # added meanwhile (a rerun after a lost answer): nothing to do
+                continue
+            if text in no_cohort:  # the caller creates that cohort and sends these additions again
                 continue
             employee_id = by_user.get(text)
             if employee_id is None:
                 log.warning("a cohort member was not added: warning %s: %s", code, text)
                 continue
             written.failures.append(RecordFailure(employee_id, f"cohort member not added: warning {code}: {text}"))
+    return missing
 
 
 def _remove(moodle: MoodleClient, removals: Sequence[tuple[Change, dict[str, Any]]], written: Written) -> None:

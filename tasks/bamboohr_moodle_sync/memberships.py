@@ -71,6 +71,10 @@ class MembershipPlan:
     """Idnumbers of owned cohorts that have no member left after this plan (kept, reported)."""
     written: Written | None = None
     """What the writes did, once done (``cohorts.write_plan``)."""
+    cohorts_read: bool = True
+    """False when the owned cohorts were not read (every account of the batch is new, so none can be a member
+    yet): the additions name their cohorts by idnumber, and ``create`` lists every cohort they need, to be
+    created only where Moodle answers that one is missing (``cohorts.write_plan``)."""
 
     @property
     def added(self) -> int:
@@ -97,8 +101,14 @@ class MembershipPlan:
 
 
 def owned(cohorts: Iterable[OwnedCohort], rules: Sequence[CohortRule]) -> dict[str, OwnedCohort]:
-    """The cohorts a rule owns, by idnumber (a prefixed cohort of no configured rule is left alone)."""
-    return {c.idnumber: c for c in cohorts if c.idnumber.startswith(COHORT_PREFIX) and _rule_of(c.idnumber, rules)}
+    """The cohorts a rule owns, by idnumber (a prefixed cohort of no configured rule is left alone). Of two cohorts
+    sharing an idnumber (``core_cohort_update_cohorts`` does not check), the lower id, as an addition by idnumber
+    picks."""
+    found: dict[str, OwnedCohort] = {}
+    for cohort in sorted(cohorts, key=lambda c: c.id):
+        if cohort.idnumber.startswith(COHORT_PREFIX) and _rule_of(cohort.idnumber, rules):
+            found.setdefault(cohort.idnumber, cohort)
+    return found
 
 
 def plan_memberships(

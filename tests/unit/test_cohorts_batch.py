@@ -75,6 +75,27 @@ def test_a_first_load_puts_everyone_in_their_department_and_location_cohorts(map
     assert idnumbers["Department: Ops"] == "bamboohr:department:Ops"
 
 
+def test_a_first_load_reads_the_cohort_list_once_a_window_not_once_a_batch(mapped: World) -> None:
+    team = [hire(mapped, name) for name in ("Ann", "Ben", "Cat", "Dan", "Eve", "Fay")]
+    mapped.drain(BATCH_SIZE="2")
+    assert mapped.moodle.emulator.call_count("core_cohort_get_cohorts") == 1  # the guard's, in the first batch
+    assert memberships(mapped) == {"Department: Sales": set(team), "Location: London": set(team)}
+
+
+def test_a_cohort_first_needed_by_a_later_batch_of_a_first_load_is_created_and_filled(mapped: World) -> None:
+    ann, ben = hire(mapped, "Ann"), hire(mapped, "Ben")
+    cat, dan = hire(mapped, "Cat", "Ops"), hire(mapped, "Dan", "Ops", "Dublin")
+    mapped.drain(BATCH_SIZE="2")
+    assert memberships(mapped) == {
+        "Department: Sales": {ann, ben},
+        "Department: Ops": {cat, dan},
+        "Location: London": {ann, ben, cat},
+        "Location: Dublin": {dan},
+    }
+    counters = mapped.store.read_counters("1970-01-01T00:00:00Z")  # the first window's
+    assert (counters["cohort_added"], counters["failed"]) == (8, 0)
+
+
 def test_a_second_pass_makes_no_cohort_write(mapped: World) -> None:
     ann = hire(mapped, "Ann")
     mapped.drain()

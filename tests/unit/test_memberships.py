@@ -64,6 +64,11 @@ def test_only_cohorts_with_the_prefix_of_a_configured_rule_are_owned() -> None:
     assert list(owned(found, RULES)) == ["bamboohr:department:Sales"]
 
 
+def test_of_two_cohorts_sharing_an_owned_idnumber_the_lower_id_is_owned_as_an_addition_by_idnumber_picks() -> None:
+    twin = OwnedCohort(5, SALES.idnumber, "Department: Sales (copy)")
+    assert owned([SALES, twin], RULES)[SALES.idnumber] == twin
+
+
 @pytest.mark.parametrize(
     ("moodle_value", "wanted", "same"),
     [
