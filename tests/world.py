@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import boto3
@@ -76,6 +77,14 @@ class World:
         for employee_id in leaving:
             self.bamboohr.emulator.terminate(employee_id)
         return leaving
+
+    def today(self) -> date:
+        """BambooHR's day (UTC), the day the batch judges hire and termination dates on."""
+        return self.bamboohr.emulator.now().date()
+
+    def advance_days(self, days: int) -> None:
+        """Move BambooHR's clock, and with it the batch's today, ``days`` forward."""
+        self.bamboohr.emulator.advance(days * 86_400)
 
     @property
     def watermark(self) -> Watermark | None:

@@ -60,10 +60,29 @@ def test_about_one_percent_share_a_work_email(people: list[dict[str, str | None]
 def test_terminated_employees_are_inactive_with_a_termination_date_after_hire(
     people: list[dict[str, str | None]],
 ) -> None:
-    terminated = [p for p in people if p["terminationDate"]]
+    terminated = [p for p in people if p["terminationDate"] and p["terminationDate"] < HIRE_BEFORE.isoformat()]
     assert terminated
     assert all(p["status"] == "Inactive" and (p["hireDate"] or "") < (p["terminationDate"] or "") for p in terminated)
     assert all((p["terminationDate"] or "") < HIRE_BEFORE.isoformat() for p in terminated)
+
+
+def test_employment_statuses_are_mostly_full_time_and_terminated_once_terminated(
+    people: list[dict[str, str | None]],
+) -> None:
+    statuses = Counter(p["employmentHistoryStatus"] for p in people if p["status"] == "Active")
+    assert set(statuses) == {"Full-Time", "Part-Time", "Contractor", "Intern"}
+    assert statuses["Full-Time"] > sum(statuses.values()) // 2
+    assert {p["employmentHistoryStatus"] for p in people if p["status"] == "Inactive" and p["terminationDate"]} == {
+        "Terminated"
+    }
+
+
+def test_a_few_active_employees_have_their_termination_scheduled_a_month_or_more_ahead(
+    people: list[dict[str, str | None]],
+) -> None:
+    scheduled = [p for p in people if p["status"] == "Active" and p["terminationDate"]]
+    assert 5 <= len(scheduled) <= 40
+    assert min(p["terminationDate"] or "" for p in scheduled) >= date(2026, 1, 31).isoformat()
 
 
 def test_future_hires_are_inactive_until_their_start(people: list[dict[str, str | None]]) -> None:

@@ -326,6 +326,19 @@ def test_report_answers_requested_fields_for_active_and_inactive(
     }  # fmt: skip
 
 
+def test_report_answers_the_employment_status_terminated_once_terminated(
+    api: Api, emulator: BambooHREmulator, hired: str
+) -> None:
+    leaver = emulator.hire(firstName="José", lastName="Smith-Jones", employmentHistoryStatus="Contractor")
+    emulator.terminate(leaver, "2026-01-05")
+    answer = api.report({"title": "sync", "fields": ["id", "employmentHistoryStatus", "hireDate"]}).json()
+    assert answer["fields"][1] == {"id": "employmentHistoryStatus", "type": "list", "name": "Employment Status"}
+    assert [(e["employmentHistoryStatus"], e["hireDate"]) for e in answer["employees"]] == [
+        ("Full-Time", "2026-01-05"),
+        ("Terminated", "2026-01-05"),
+    ]
+
+
 @pytest.mark.parametrize("content_type", ["application/json; charset=UTF-8", "text/plain", "application/xml"])
 def test_report_needs_content_type_exactly_application_json(api: Api, hired: str, content_type: str) -> None:
     """Anything else is parsed as XML: the JSON body then fails with 400 "Malformed XML"."""

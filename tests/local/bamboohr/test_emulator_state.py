@@ -48,6 +48,18 @@ def test_rehire_makes_the_employee_active_again() -> None:
     assert employee["lastChanged"] == "2026-01-06T09:00:00+00:00"
 
 
+def test_terminate_and_rehire_move_the_employment_status() -> None:
+    emulator = BambooHREmulator()
+    employee_id = emulator.hire(firstName="A", lastName="B", employmentHistoryStatus="Part-Time")
+    emulator.terminate(employee_id)
+    terminated = (emulator.employee(employee_id) or {})["employmentHistoryStatus"]
+    emulator.rehire(employee_id, employment="Contractor")
+    assert (terminated, (emulator.employee(employee_id) or {})["employmentHistoryStatus"]) == (
+        "Terminated",
+        "Contractor",
+    )
+
+
 @pytest.mark.parametrize("operation", ["update", "terminate", "rehire", "delete"])
 def test_changes_to_unknown_or_deleted_employees_raise_key_error(operation: str) -> None:
     emulator = BambooHREmulator()

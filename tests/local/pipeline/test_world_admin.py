@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
 
+from bamboohr_moodle_sync.local.bamboohr.api import format_timestamp
 from bamboohr_moodle_sync.local.bamboohr.emulator import RunningBambooHR, running_bamboohr
 from bamboohr_moodle_sync.local.moodle.emulator import RunningMoodle, running_moodle
+from bamboohr_moodle_sync.local.pipeline import world
 from bamboohr_moodle_sync.local.pipeline.world_admin import bamboohr_admin, moodle_admin, with_admin
 
 ADA = {"firstName": "Ada", "lastName": "Lovelace", "workEmail": "ada@acme.example"}
@@ -125,3 +128,13 @@ def test_a_moodle_account_the_admin_ui_would_refuse_is_refused(
     refused = admin(moodle, "POST", "users", account)
     assert refused.status_code == status
     assert says in refused.json()["error"]
+
+
+def test_world_clock_advance_days_moves_bamboohr_s_day(
+    bamboohr: RunningBambooHR, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BAMBOOHR_API_URL", bamboohr.api_url)
+    before = bamboohr.emulator.now()
+    assert world.main(["clock", "--advance-days", "2"]) == 0
+    assert bamboohr.emulator.now() - before == timedelta(days=2)
+    assert format_timestamp(bamboohr.emulator.now()) in capsys.readouterr().out

@@ -53,6 +53,7 @@ FIELD_TYPES: dict[str, tuple[str, str]] = {
     "homeEmail": ("email", "Home Email"),
     "employeeNumber": ("text", "Employee #"),
     "status": ("status", "Status"),
+    "employmentHistoryStatus": ("list", "Employment Status"),  # customisable; "Terminated" once terminated
     "department": ("list", "Department"),
     "division": ("list", "Division"),
     "jobTitle": ("list", "Job Title"),

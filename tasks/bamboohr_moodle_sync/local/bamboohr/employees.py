@@ -2,7 +2,9 @@
 
 The data carries the awkward cases a sync meets in real HR records: accented and non-Latin names,
 apostrophes and hyphens, preferred names, missing and shared work e-mails, e-mails with ``+`` or capitals,
-terminated employees and future hires (Inactive until their start date, as BambooHR shows them).
+terminated employees and future hires (Inactive until their start date, as BambooHR shows them), employment
+statuses (``employmentHistoryStatus``: Full-Time, Part-Time, Contractor, Intern; Terminated once terminated) and
+leavers whose termination is scheduled (Active, with a terminationDate ahead).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ LOCATIONS = ("New York", "London", "Kraków", "São Paulo", "Ho Chi Minh City", 
 WORK_EMAIL_DOMAIN = "acme.example"
 HOME_EMAIL_DOMAINS = ("mail.example", "post.example", "inbox.example")
 DEFAULT_HIRE_BEFORE = date(2026, 1, 1)
+EMPLOYMENT_STATUSES = (("Full-Time", 0.80), ("Part-Time", 0.10), ("Contractor", 0.06), ("Intern", 0.04))
+SCHEDULED_LEAVERS = 0.02
+"""Active employees whose terminationDate is 30 to 90 days after ``hire_before``: leavers once the clock gets there."""
 
 _ASCII_FALLBACKS = str.maketrans({"Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "\u0131": "i", "ß": "ss", "Đ": "D"})
 
@@ -61,9 +66,11 @@ def generate_employees(n: int, seed: int = 0, hire_before: date = DEFAULT_HIRE_B
 
     About 2% have no work e-mail, 1% share another employee's work e-mail, 5% are terminated (Inactive with a
     terminationDate before ``hire_before``) and 1% are future hires (Inactive, hireDate after ``hire_before``).
-    Empty values are None.
+    Employment statuses and scheduled leavers come from a second generator, so the other fields stay what they
+    were before those existed. Empty values are None.
     """
     rng = random.Random(seed)
+    employment = random.Random(seed * 7919 + 1)
     order = list(range(n))
     rng.shuffle(order)
     quotas = [("no_email", 0.02), ("shared_email", 0.01), ("terminated", 0.05), ("future_hire", 0.01)]
@@ -105,6 +112,12 @@ def generate_employees(n: int, seed: int = 0, hire_before: date = DEFAULT_HIRE_B
             termination_date = (hire_date + timedelta(days=rng.randint(1, span))).isoformat()
         elif trait_here == "future_hire":
             status, hire_date = "Inactive", hire_before + timedelta(days=rng.randint(1, 60))
+        employment_status = "Terminated" if status == "Inactive" and termination_date else "Full-Time"
+        chosen = employment.choices([s for s, _ in EMPLOYMENT_STATUSES], [w for _, w in EMPLOYMENT_STATUSES])[0]
+        if status == "Active":
+            employment_status = chosen
+            if employment.random() < SCHEDULED_LEAVERS:
+                termination_date = (hire_before + timedelta(days=employment.randint(30, 90))).isoformat()
         home_email = (
             None if rng.random() < 0.3 else f"{unique_local_part}{rng.randint(1, 99)}@{rng.choice(HOME_EMAIL_DOMAINS)}"
         )
@@ -117,6 +130,7 @@ def generate_employees(n: int, seed: int = 0, hire_before: date = DEFAULT_HIRE_B
                 "homeEmail": home_email,
                 "employeeNumber": str(1001 + index),
                 "status": status,
+                "employmentHistoryStatus": employment_status,
                 "department": department,
                 "division": rng.choice(DIVISIONS),
                 "jobTitle": rng.choice(JOB_TITLES_BY_DEPARTMENT[department]),

@@ -132,13 +132,15 @@ class BambooHREmulator:
 
     # -- changes (each one moves lastChanged to now) --------------------------------------------------
     def hire(self, **fields: str | None) -> str:
-        """Add an employee (Active, hired today unless told otherwise); returns the new, never reused, id."""
+        """Add an employee (Active, Full-Time, hired today unless told otherwise); returns the new, never reused,
+        id."""
         _check_fields(fields)
         with self.lock:
             now = self.now()
             employee_id = str(next(self._ids))
             values: dict[str, str | None] = dict.fromkeys(sorted(EDITABLE_FIELDS))
-            values.update(status="Active", hireDate=now.date().isoformat(), employeeNumber=employee_id)
+            values.update(status="Active", employmentHistoryStatus="Full-Time", employeeNumber=employee_id)
+            values.update(hireDate=now.date().isoformat())
             values.update(fields)
             self._records[employee_id] = EmployeeRecord(employee_id, values, created=now, last_changed=now)
         self._notify(employee_id, "employee.created", tuple(sorted(fields)))
@@ -153,14 +155,18 @@ class BambooHREmulator:
         self._notify(employee_id, "employee.updated", tuple(sorted(fields)))
 
     def terminate(self, employee_id: str, termination_date: date | str | None = None) -> None:
-        """Status Inactive with a terminationDate (today by default); shows in the change list as Updated."""
+        """Status Inactive, employment status Terminated, with a terminationDate (today by default); shows in the
+        change list as Updated."""
         when = termination_date or self.now().date()
-        self.update(employee_id, status="Inactive", terminationDate=str(when))
+        self.update(employee_id, status="Inactive", employmentHistoryStatus="Terminated", terminationDate=str(when))
 
-    def rehire(self, employee_id: str, hire_date: date | str | None = None) -> None:
-        """Active again: terminationDate cleared, hireDate set (today by default)."""
+    def rehire(self, employee_id: str, hire_date: date | str | None = None, employment: str = "Full-Time") -> None:
+        """Active again with employment status ``employment``: terminationDate cleared, hireDate set (today by
+        default)."""
         when = hire_date or self.now().date()
-        self.update(employee_id, status="Active", terminationDate=None, hireDate=str(when))
+        self.update(
+            employee_id, status="Active", employmentHistoryStatus=employment, terminationDate=None, hireDate=str(when)
+        )
 
     def delete(self, employee_id: str) -> None:
         """Delete the record: it stays in the change list as Deleted and is gone from everything else."""

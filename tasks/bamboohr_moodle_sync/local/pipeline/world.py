@@ -10,7 +10,9 @@ settings ``emulate`` printed (``BAMBOOHR_API_URL``, ``MOODLE_URL``): paste its e
   show ID                             one employee's fields, as BambooHR holds them
   moodle-account USERNAME email=... firstname=... lastname=... [FIELD=VALUE...]
                                       a Moodle account made by hand, as the admin UI makes one
-  clock [--advance SECONDS]           BambooHR's clock (it moves as time passes); --advance jumps it
+  clock [--advance SECONDS | --advance-days DAYS]
+                                      BambooHR's clock (it moves as time passes); --advance jumps it, e.g.
+                                      to a future hire's due day (the sync's "today" is BambooHR's day)
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     account = commands.add_parser("moodle-account", help="make a Moodle account by hand")
     account.add_argument("username")
     account.add_argument("fields", nargs="+", metavar="FIELD=VALUE", help="email, firstname, lastname, ...")
-    clock = commands.add_parser("clock", help="print BambooHR's clock; --advance moves it forward")
-    clock.add_argument("--advance", type=float, metavar="SECONDS")
+    clock = commands.add_parser("clock", help="print BambooHR's clock; --advance or --advance-days moves it forward")
+    jump = clock.add_mutually_exclusive_group()
+    jump.add_argument("--advance", type=float, metavar="SECONDS")
+    jump.add_argument("--advance-days", type=float, metavar="DAYS")
     return parser
 
 
@@ -117,8 +121,9 @@ def run(args: argparse.Namespace) -> str:
     if args.action == "moodle-account":
         created = call("MOODLE_URL", "POST", "users", {"username": args.username, **parse_fields(args.fields)})
         return f"Moodle account {created['id']} ({args.username}) made by hand"
-    if args.advance is not None:
-        return f"BambooHR's clock: {call(bamboohr, 'POST', 'clock', {'advance': args.advance})['now']}"
+    advance = args.advance if args.advance_days is None else args.advance_days * 86_400
+    if advance is not None:
+        return f"BambooHR's clock: {call(bamboohr, 'POST', 'clock', {'advance': advance})['now']}"
     return f"BambooHR's clock: {call(bamboohr, 'GET', 'clock')['now']}"
 
 
