@@ -10,21 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from bamboohr_moodle_sync import http
 from tests.world import BatchRun, World
 
 EXCLUDE_CONTRACTORS = '[scope]\nexclude = { department = ["Contractors"] }\n'
 STAFF_ONLY = '[scope]\ninclude = { employmentHistoryStatus = ["Full-Time", "Part-Time"] }\n'
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = http.RetryPolicy(total_attempts=8, backoff_factor=0.01, backoff_max=0.05, backoff_jitter=0.0)
-    original = http.make_session
-    monkeypatch.setattr("bamboohr_moodle_sync.bamboohr.make_session", lambda **kw: original(fast, **kw))
-    monkeypatch.setattr("bamboohr_moodle_sync.moodle.make_session", lambda **kw: original(fast, **kw))
 
 
 def use_mapping(world: World, tmp_path: Path, content: str) -> None:
