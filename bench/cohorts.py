@@ -72,23 +72,39 @@ def section(measured: dict[str, Any] | None) -> str:
             f"{calls['core_cohort_add_cohort_members']} | {run['cohorts']} | {run['memberships']:,} | "
             f"{run['wall_s']:.1f} |"
         )
-    lines.append(
-        "\n**Why.** Cohorts add per window one `core_webservice_get_site_info` (the token must offer the cohort "
-        "functions) and one `core_cohort_get_cohorts` for the guard (a site with no owned cohort yet has nothing to "
-        "remove, so the guard stops there); per batch one `core_cohort_get_cohorts` and the additions, 4 form "
-        "variables a member, about 249 a call under `max_input_vars` 1,000, so two rules cost about 2/249 calls an "
-        "employee. `core_cohort_get_cohort_members` is skipped while every account of the batch is new (nobody can "
-        "be in a cohort yet); in a steady window it is one call a batch for all the owned cohorts. Each cohort is "
-        "created once, by the first batch that needs it. Profile fields add 2 variables each to a created user, "
-        "so a create call carries about 76 users instead of 110: about 0.004 more calls an employee. The fixed "
-        "calls of a batch are spread over its employees, so the total falls with BATCH_SIZE. At B=200 a batch of a "
-        "first load needs about 10 Moodle calls (three lookups, the case-insensitive e-mail lookup, three creates of "
-        "about 76 users, `core_cohort_get_cohorts`, two additions) and a BambooHR report: about 0.055 an employee, "
-        "a floor that chunking under `max_input_vars` 1,000 cannot lower; from B=500 a first load stays under 0.05. "
-        "A site with a higher `max_input_vars` (Moodle's own environment check asks for 5,000) takes fewer, larger "
-        "create and add calls."
-    )
+    lines.append(_why(measured))
     return "\n".join(lines) + "\n"
+
+
+def _why(measured: dict[str, Any]) -> str:
+    """The section's explanation, with the per-batch figures of the smallest BATCH_SIZE measured."""
+    run = min(measured["runs"], key=lambda r: r["batch_size"])
+    batches, calls = run["batches"], run["calls"]
+    per_batch = (run["bamboohr_requests"] + run["moodle_requests"]) / batches
+    return (
+        "\n**Why.** Per window, cohorts add one `core_webservice_get_site_info` (the token must offer the cohort "
+        "functions) and the guard's `core_cohort_get_cohorts` (a site with no owned cohort yet has nothing to "
+        "remove, so the guard stops there). A batch whose accounts are all new, as every batch of a first load is, "
+        "reads no cohort at all: nobody can be a member of one yet, so it only adds, naming each cohort by its "
+        "idnumber (4 form variables a member, about 249 a call under `max_input_vars` 1,000: two rules cost about "
+        "2/249 calls an employee). Where Moodle answers that a cohort does not exist (warning 2, `cohort "
+        "idnumber=... not exists`, nothing added for it), the task creates exactly those cohorts and sends exactly "
+        f"those additions again, by id: here {calls['core_cohort_create_cohorts']} create call(s), in the "
+        "first batch, whose additions go twice (every cohort is new then); later batches find their cohorts. "
+        "A batch with accounts that existed before it (a steady window) reads the cohorts and the owned "
+        "cohorts' members, one call each. Profile fields add 2 variables each to a created user, so a create call "
+        "carries about 76 users instead of 110. A first-load batch looks its employees up by idnumber, by username "
+        "and by e-mail ignoring case (one `%@domain` call, whose answer holds every account the exact e-mail lookup "
+        "would find, so that lookup is not made; a batch whose accounts already hold their usernames and e-mails "
+        "makes the idnumber lookup alone). "
+        f"At B={run['batch_size']} a batch of a first load costs {per_batch:.1f} requests on average: a BambooHR "
+        "report, three lookups, three creates of about 76 users and two additions, plus its share of the window's "
+        "fixed calls (the change list, the suspension guard's status reports of 1,000 employees each, the site "
+        "info, the guard's cohort listing). The creates and additions are the floor that chunking under "
+        "`max_input_vars` 1,000 sets; the fixed calls of a batch are spread over its employees, so the total falls "
+        "with BATCH_SIZE. A site with a higher `max_input_vars` (Moodle's own environment check asks for 5,000) "
+        "takes fewer, larger create and add calls."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
