@@ -28,6 +28,7 @@ from .cohorts import write_plan as write_memberships
 from .config import Settings
 from .eligibility import Eligibility, today_in
 from .errors import CohortRemovalsBlocked, ConfigError, MassSuspensionBlocked, SyncError
+from .full_window import drift_samples, full_window
 from .guard import GuardVerdict, assess, stop_message
 from .http import RETRIES
 from .log import logger
@@ -89,7 +90,8 @@ class Batch:
             batch = self.store.read_changes(snapshot, start.offset, self._size)
         consumed = start.offset + len(batch)
         final = consumed >= snapshot.total
-        end = Watermark(snapshot.latest or start.since, 0) if final else Watermark(start.since, consumed)
+        next_since = start.since if self.full else snapshot.latest or start.since  # a full run starts over
+        end = Watermark(next_since, 0) if final else Watermark(start.since, consumed)
         if not batch and start == end:
             self.log("nothing changed in this window", extra={**log_context, "total": snapshot.total})
             return BatchResult("empty", start, end)
@@ -102,8 +104,9 @@ class Batch:
         actions = {c.employee_id: c.action for c in batch}
         failed = [Change("", f.employee_id, actions.get(f.employee_id, "Retry")) for f in all_failures]
         reasons = {f.employee_id: f.reason for f in all_failures}
+        samples = drift_samples(plan, all_failures) if self.full else None
         try:
-            self.store.commit_batch(start, end, snapshot, counts, failed, reasons)
+            self.store.commit_batch(start, end, snapshot, counts, failed, reasons, samples)
         except StaleBatch as exc:
             self.log(
                 "another run committed this batch first; nothing more to do", extra={**log_context, "detail": str(exc)}
@@ -148,6 +151,11 @@ class Batch:
             if self.settings.log_personal_data and failure.personal:
                 extra["personal"] = failure.personal
             self.log("record not synced", extra=extra)
+
+    @property
+    def full(self) -> bool:
+        """A full reconciliation (``SYNC_MODE=full``): ``full_window``, on the store's own ``full#`` items."""
+        return self.settings.sync_mode == "full"
 
     @property
     def _size(self) -> int:
@@ -196,9 +204,11 @@ class Batch:
                 f"the change list of window {start.since} is gone (expired?): "
                 "reset the watermark's offset to 0 to start the window again"
             )
-        changed = self.bamboohr.changed_since(start.since)
-        carried = self.store.read_retry_entries()
-        frozen = with_retries(changed, carried)
+        if self.full:  # everyone: the retry list stays for the incremental run
+            carried, frozen = [], full_window(self.bamboohr, self.moodle, self.settings)
+        else:
+            carried = self.store.read_retry_entries()
+            frozen = with_retries(self.bamboohr.changed_since(start.since), carried)
         if not frozen.changes:  # nothing to freeze: the next run asks BambooHR again
             return Snapshot(start.since, frozen.latest, len(frozen.changes)), frozen.changes
         self.log("window frozen", extra={"since": start.since, "total": len(frozen.changes), "latest": frozen.latest})

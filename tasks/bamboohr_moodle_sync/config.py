@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     unset: BambooHR's status alone decides when an account is made."""
     sync_timezone: str = "UTC"
     """The IANA time zone whose calendar day hire and termination dates are compared with."""
+    sync_mode: Literal["incremental", "full"] = "incremental"
+    """``full``: a full reconciliation (``full_window``) with its own watermark, snapshot and window items."""
 
     @field_validator("since", "initial_since")
     @classmethod

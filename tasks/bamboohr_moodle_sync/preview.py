@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import SyncError
+from .full_window import full_window
 from .guard import GuardVerdict
 from .models import Change, Employee, MoodleUser, with_retries
 from .plan import COUNTERS, PlannedSlice
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .bamboohr import BambooHRClient
     from .cohorts import RemovalsVerdict
     from .config import Settings
+    from .moodle import MoodleClient
     from .state import Snapshot, StateStore, Watermark
 
 Value = str | int
@@ -122,6 +124,7 @@ class WindowPlanner(Protocol):
 
     settings: Settings
     bamboohr: BambooHRClient
+    moodle: MoodleClient
     store: StateStore
 
     def guard_verdict(self, window: Sequence[Change], snapshot: Snapshot | None) -> GuardVerdict | None: ...
@@ -132,7 +135,8 @@ class WindowPlanner(Protocol):
 
 
 def preview_window(batch: WindowPlanner, start: Watermark, *, full: bool = False) -> Preview:
-    """The rest of the window from ``start`` (or, ``full``, every employee since ``INITIAL_SINCE``), planned."""
+    """The rest of the window from ``start`` (or, ``full``, the whole window a full reconciliation would freeze
+    now: ``full_window``), planned."""
     store, snapshot = batch.store, batch.store.read_snapshot(start.since)
     frozen = not full and snapshot is not None and (start.offset != 0 or snapshot.version == start.version)
     offset = 0 if full else start.offset
@@ -140,9 +144,10 @@ def preview_window(batch: WindowPlanner, start: Watermark, *, full: bool = False
         entries = store.read_changes(snapshot, offset, snapshot.total - offset)
     elif offset != 0:
         raise SyncError(f"the change list of window {start.since} is gone (expired?): reset the watermark")
+    elif full or batch.settings.sync_mode == "full":
+        entries = full_window(batch.bamboohr, batch.moodle, batch.settings).changes
     else:
-        since = batch.settings.initial_since if full else start.since
-        entries = with_retries(batch.bamboohr.changed_since(since), store.read_retry_entries()).changes
+        entries = with_retries(batch.bamboohr.changed_since(start.since), store.read_retry_entries()).changes
     guard = batch.guard_verdict(entries, snapshot if frozen else None) if offset == 0 else None
     cohort_guard = batch.removals_verdict(entries, snapshot if frozen else None) if offset == 0 else None
     rows: list[Row] = []

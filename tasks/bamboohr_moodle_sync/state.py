@@ -7,6 +7,8 @@
     retry                        employee ids whose sync failed (``<id>`` or ``<id>#Deleted``), with reasons
     lock                         {owner, expires_at}: the execution (or ``sync-one``) that may sync now
     approval                     {since, freeze}: the one frozen window an operator let past the guard
+    full#watermark, full#snapshot#..., full#window#...  the same for the full reconciliation (SYNC_MODE=full),
+                                 so it never moves the incremental watermark and resumes at its own offset
 
 Every write that matters is one transaction conditional on the watermark the batch started from,
 version included: a freeze, and a batch's commit (watermark, counters and retry list together). So a
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +41,7 @@ EXPIRY_SECONDS = 30 * 24 * 3600  # snapshots and counters outlive any window by 
 NO_WATERMARK = -1  # the version of a watermark that does not exist yet
 _DELETED = "#Deleted"
 _LOCK_IS_FREE = "attribute_not_exists(pk) OR expires_at < :now"
+FULL_PREFIX = "full#"  # a full reconciliation's own watermark, snapshot and window items
 
 
 def lock_time(epoch: float) -> str:
@@ -91,21 +94,28 @@ class Snapshot:
 
 
 class StateStore:
-    def __init__(self, client: DynamoDBClient, table: str, clock: Callable[[], float] = time.time):
+    """The state table's items; with ``prefix`` (``FULL_PREFIX``) the watermark, snapshot and window items are
+    another run's own (a full reconciliation's), while the retry list, lock and approval stay shared."""
+
+    def __init__(self, client: DynamoDBClient, table: str, clock: Callable[[], float] = time.time, *, prefix: str = ""):
         self._db = client
         self._table = table
         self._clock = clock
+        self._prefix = prefix
+
+    def _key(self, name: str) -> str:
+        return self._prefix + name
 
     # -- watermark ---------------------------------------------------------------------------------------
     def read_watermark(self) -> Watermark | None:
-        item = self._get("watermark")
+        item = self._get(self._key("watermark"))
         if item is None:
             return None
         return Watermark(item["since"]["S"], int(item["offset"]["N"]), int(item.get("v", {}).get("N", 0)))
 
     # -- snapshot ----------------------------------------------------------------------------------------
     def read_snapshot(self, since: str) -> Snapshot | None:
-        header = self._get(f"snapshot#{since}")
+        header = self._get(self._key(f"snapshot#{since}"))
         if header is None:
             return None
         return Snapshot(
@@ -123,7 +133,7 @@ class StateStore:
         first_index = snapshot.chunk_range(offset, count).start * SNAPSHOT_CHUNK_ENTRIES
         entries: list[Change] = []
         for index in snapshot.chunk_range(offset, count):
-            item = self._get(f"snapshot#{snapshot.since}#{snapshot.freeze_id}#{index}")
+            item = self._get(self._key(f"snapshot#{snapshot.since}#{snapshot.freeze_id}#{index}"))
             if item is None:
                 raise SyncError(
                     f"chunk {index} of the frozen change list of window {snapshot.since} is missing: "
@@ -147,24 +157,28 @@ class StateStore:
                 self._db.put_item(
                     TableName=self._table,
                     Item={
-                        "pk": {"S": f"snapshot#{since}#{freeze_id}#{index // SNAPSHOT_CHUNK_ENTRIES}"},
+                        "pk": {"S": self._key(f"snapshot#{since}#{freeze_id}#{index // SNAPSHOT_CHUNK_ENTRIES}")},
                         "entries": {"S": _encode_changes(changes.changes[index : index + SNAPSHOT_CHUNK_ENTRIES])},
                         "ttl": {"N": str(expires)},
                     },
                 )
         total, latest = {"N": str(len(changes.changes))}, {"S": changes.latest} if changes.latest else None
         header: dict[str, Any] = {
-            "pk": {"S": f"snapshot#{since}"},
+            "pk": {"S": self._key(f"snapshot#{since}")},
             "total": total,
             "freeze": {"S": freeze_id},
             "v": {"N": str(start.version)},
             "ttl": {"N": str(expires)},
         }
-        counters: dict[str, Any] = {"pk": {"S": f"window#{since}"}, "total": total, "ttl": {"N": str(expires)}}
+        counters: dict[str, Any] = {
+            "pk": {"S": self._key(f"window#{since}")},
+            "total": total,
+            "ttl": {"N": str(expires)},
+        }
         if latest:
             header["latest"] = counters["latest"] = latest
         writes: list[Any] = [
-            {"ConditionCheck": {"TableName": self._table, **_watermark_is(start)}},
+            {"ConditionCheck": {"TableName": self._table, **_watermark_is(start, self._prefix)}},
             {
                 "Put": {
                     "TableName": self._table,
@@ -277,10 +291,15 @@ class StateStore:
         Earlier failures the unfinished window carried and had not reached yet go back to the retry list, so the
         next window retries them: the reset abandons that window's frozen list."""
         start = current or Watermark(since, 0, NO_WATERMARK)
-        condition = _watermark_is(start)
+        condition = _watermark_is(start, self._prefix)
         condition.pop("Key")
         version = max(start.version, 0) + 1
-        item = {"pk": {"S": "watermark"}, "since": {"S": since}, "offset": {"N": "0"}, "v": {"N": str(version)}}
+        item = {
+            "pk": {"S": self._key("watermark")},
+            "since": {"S": since},
+            "offset": {"N": "0"},
+            "v": {"N": str(version)},
+        }
         writes: list[Any] = [
             {"ConditionCheck": self._lock_is_free()},
             {"Put": {"TableName": self._table, "Item": item, **condition}},
@@ -310,7 +329,7 @@ class StateStore:
                 {
                     "ConditionCheck": {
                         "TableName": self._table,
-                        "Key": {"pk": {"S": f"snapshot#{snapshot.since}"}},
+                        "Key": {"pk": {"S": self._key(f"snapshot#{snapshot.since}")}},
                         "ConditionExpression": "#f = :freeze",
                         "ExpressionAttributeNames": {"#f": "freeze"},
                         "ExpressionAttributeValues": {":freeze": {"S": snapshot.freeze_id}},
@@ -352,22 +371,27 @@ class StateStore:
 
     # -- window counters ---------------------------------------------------------------------------------
     def read_counters(self, since: str) -> dict[str, int]:
-        item = self._get(f"window#{since}") or {}
+        item = self._get(self._key(f"window#{since}")) or {}
         return {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "ttl"}
+
+    def read_samples(self, since: str) -> dict[str, list[str]]:
+        """Kind -> the employee ids the window's batches kept as samples of what they corrected (``commit_batch``)."""
+        item = self._get(self._key(f"window#{since}")) or {}
+        return {name.removeprefix("sample_"): sorted(v["SS"]) for name, v in item.items() if name.startswith("sample_")}
 
     def record_guard_stop(self, since: str, summary: str) -> None:
         """Keep why a guard stopped window ``since`` on its counters item, for the state machine's failure report."""
         with self._configured():
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"window#{since}"}},
+                Key={"pk": {"S": self._key(f"window#{since}")}},
                 UpdateExpression="SET #stop = :stop, #ttl = if_not_exists(#ttl, :ttl)",
                 ExpressionAttributeNames={"#stop": "guard_stop", "#ttl": "ttl"},
                 ExpressionAttributeValues={":stop": {"S": summary}, ":ttl": {"N": str(self._expiry())}},
             )
 
     def read_guard_stop(self, since: str) -> str | None:
-        item = self._get(f"window#{since}") or {}
+        item = self._get(self._key(f"window#{since}")) or {}
         return str(item["guard_stop"]["S"]) if "guard_stop" in item else None
 
     # -- commit ------------------------------------------------------------------------------------------
@@ -379,10 +403,12 @@ class StateStore:
         counts: Mapping[str, int],
         failed: Iterable[Change],
         reasons: Mapping[str, str] | None = None,
+        samples: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """Move the watermark from ``start`` to ``end`` with the batch's counters and failures (and why each
-        failed, by employee id, for ``status``), atomically."""
-        moved = _watermark_is(start)
+        failed, by employee id, for ``status``), atomically. ``samples`` (kind -> employee ids) join the window
+        item's ``sample_<kind>`` sets, for a full run's report."""
+        moved = _watermark_is(start, self._prefix)
         moved["UpdateExpression"] = "SET #since = :since, #offset = :offset, #v = :next"
         moved.setdefault("ExpressionAttributeNames", {}).update({"#since": "since", "#offset": "offset", "#v": "v"})
         moved["ExpressionAttributeValues"] = moved.get("ExpressionAttributeValues", {}) | {
@@ -392,11 +418,13 @@ class StateStore:
         }
         writes: list[Any] = [
             {"Update": {"TableName": self._table, **moved}},
-            {"Update": self._counters_update(start.since, snapshot, counts)},
+            {"Update": self._counters_update(start.since, snapshot, counts, samples or {})},
         ]
         if end.offset == 0:
             # The window is done: the next one freezes its own change list, even if its since is the same.
-            writes.append({"Delete": {"TableName": self._table, "Key": {"pk": {"S": f"snapshot#{start.since}"}}}})
+            writes.append(
+                {"Delete": {"TableName": self._table, "Key": {"pk": {"S": self._key(f"snapshot#{start.since}")}}}}
+            )
         failed, why_failed = list(failed), reasons or {}
         failed_entries = sorted({_retry_entry(change) for change in failed})
         if failed_entries:
@@ -406,20 +434,25 @@ class StateStore:
         if cancelled and cancelled[0] == "ConditionalCheckFailed":
             raise StaleBatch(f"the watermark moved past {start.since} offset {start.offset}")
 
-    def _counters_update(self, since: str, snapshot: Snapshot, counts: Mapping[str, int]) -> dict[str, Any]:
+    def _counters_update(
+        self, since: str, snapshot: Snapshot, counts: Mapping[str, int], samples: Mapping[str, Sequence[str]]
+    ) -> dict[str, Any]:
         additions = {**counts, "batches": 1}
         names = {f"#c{i}": name for i, name in enumerate(additions)} | {"#total": "total", "#ttl": "ttl"}
         values: dict[str, Any] = {f":c{i}": {"N": str(additions[name])} for i, name in enumerate(additions)}
+        kept = [(kind, ids) for kind, ids in samples.items() if ids]
+        names |= {f"#s{i}": f"sample_{kind}" for i, (kind, _) in enumerate(kept)}
+        values |= {f":s{i}": {"SS": sorted(set(ids))} for i, (_, ids) in enumerate(kept)}
         values |= {":total": {"N": str(snapshot.total)}, ":ttl": {"N": str(self._expiry())}}
         set_parts = ["#total = :total", "#ttl = :ttl"]
         if snapshot.latest:
             values[":latest"] = {"S": snapshot.latest}
             names["#latest"] = "latest"
             set_parts.append("#latest = :latest")
-        adds = ", ".join(f"#c{i} :c{i}" for i in range(len(additions)))
+        adds = ", ".join([f"#c{i} :c{i}" for i in range(len(additions))] + [f"#s{i} :s{i}" for i in range(len(kept))])
         return {
             "TableName": self._table,
-            "Key": {"pk": {"S": f"window#{since}"}},
+            "Key": {"pk": {"S": self._key(f"window#{since}")}},
             "UpdateExpression": f"SET {', '.join(set_parts)} ADD {adds}",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -478,9 +511,9 @@ class StateStore:
         return int(self._clock()) + EXPIRY_SECONDS
 
 
-def _watermark_is(start: Watermark) -> dict[str, Any]:
+def _watermark_is(start: Watermark, prefix: str = "") -> dict[str, Any]:
     """Key and condition: the watermark item still holds ``start``, version included (a missing item: absent)."""
-    key = {"pk": {"S": "watermark"}}
+    key = {"pk": {"S": f"{prefix}watermark"}}
     if start.version == NO_WATERMARK:
         return {"Key": key, "ConditionExpression": "attribute_not_exists(pk)"}
     # An item written by hand (a reset with put-item) has no v: it counts as version 0.

@@ -15,7 +15,7 @@ from .http import DEFAULT_POLICY
 from .log import route_module_loggers
 from .mapping import load_mapping
 from .moodle import MoodleClient
-from .state import StateStore
+from .state import FULL_PREFIX, StateStore
 
 
 def build_batch(**overrides: str) -> Batch:
@@ -43,7 +43,8 @@ def build_batch(**overrides: str) -> Batch:
         timeout=(DEFAULT_POLICY.connect_timeout, settings.moodle_timeout_seconds),
         credential_hint=_hint("Moodle token", "MOODLE_SECRET_ID", settings.moodle_secret_id, "MOODLE_TOKEN"),
     )
-    store = StateStore(aws.client("dynamodb"), settings.state_table)
+    prefix = FULL_PREFIX if settings.sync_mode == "full" else ""
+    store = StateStore(aws.client("dynamodb"), settings.state_table, prefix=prefix)
     return Batch(settings, bamboohr, moodle, store, mapping)
 
 

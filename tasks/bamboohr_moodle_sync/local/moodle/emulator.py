@@ -130,6 +130,13 @@ class MoodleEmulator:
                 | {"email": email if email is not None else f"{username}@example.test"}
             )
 
+    def edit_user(self, user_id: int, **changes: Any) -> None:
+        """Change an account as an admin would by hand (no validation): drift for a full reconciliation."""
+        with self._lock:
+            self._state.begin()
+            self._state.update_user(user_id, changes)
+            self._state.commit()
+
     def users(self, *, include_system: bool = False) -> list[dict[str, Any]]:
         """Copies of every account, by id; guest (1) and admin (2) only with ``include_system``."""
         with self._lock:
