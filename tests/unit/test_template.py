@@ -47,6 +47,8 @@ CONTRACT_ENVIRONMENT = {
     "MAX_COHORT_REMOVALS",
     "STACK_NAME",
     "INITIAL_SINCE",
+    "SYNC_TIMEZONE",
+    "PROVISION_DAYS_BEFORE_START",  # only when the parameter is set
 }
 
 
@@ -244,7 +246,19 @@ def test_task_container_is_the_contract_sync_container(template: dict[str, Any])
 
 def test_task_environment_names_match_the_contract(template: dict[str, Any]) -> None:
     [container] = resource(template, "TaskDefinition")["Properties"]["ContainerDefinitions"]
-    assert {variable["Name"] for variable in container["Environment"]} == CONTRACT_ENVIRONMENT
+    entries = [v["Fn::If"][1] if "Fn::If" in v else v for v in container["Environment"]]
+    assert {variable["Name"] for variable in entries} == CONTRACT_ENVIRONMENT
+
+
+def test_provision_days_reach_the_task_only_when_set(template: dict[str, Any]) -> None:
+    def names(parameters: dict[str, str]) -> set[str]:
+        resolver = deployed(template)
+        resolver.parameters.update(parameters)
+        [container] = resource(template, "TaskDefinition")["Properties"]["ContainerDefinitions"]
+        return {variable["Name"] for variable in resolver.resolve(container["Environment"])}
+
+    assert "PROVISION_DAYS_BEFORE_START" not in names({})
+    assert "PROVISION_DAYS_BEFORE_START" in names({"ProvisionDaysBeforeStart": "7"})
 
 
 def iam_pattern_matches(pattern: str, arn: str) -> bool:
