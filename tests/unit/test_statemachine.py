@@ -13,6 +13,7 @@ import copy
 import json
 import types
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -160,6 +161,7 @@ def test_run_batch_overrides_the_contract_container(definition: dict[str, Any]) 
         "OFFSET",
         "ALLOW_MASS_SUSPEND",
         "ALLOW_COHORT_REMOVALS",
+        "SYNC_MODE",
     ]
 
 
@@ -234,19 +236,27 @@ class BatchStandIn:
     commit: bool = True
     exit_codes: list[int] = field(default_factory=list)
     runs: list[dict[str, str]] = field(default_factory=list)
+    on_run: Callable[[dict[str, str]], None] | None = None
+    """Called with each run's environment before it runs (e.g. to play a webhook delivery meanwhile)."""
 
     def __call__(self, environment: dict[str, str]) -> int:
         self.runs.append(environment)
+        if self.on_run is not None:
+            self.on_run(environment)
         exit_code = self.exit_codes.pop(0) if self.exit_codes else 0
         if exit_code or not self.commit:
             return exit_code
         table = boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
         since, offset = environment["SINCE"], int(environment["OFFSET"]) + self.step
+        full = environment.get("SYNC_MODE") == "full"  # a full run: its own items, and its since never moves
+        prefix = "full#" if full else ""
+        samples = {"sample_updated": {"7", "12"}, "sample_suspended": {"40"}} if full else {}
         if offset >= self.total:
-            table.put_item(Item={"pk": "watermark", "since": WINDOW_END, "offset": 0})
+            table.put_item(Item={"pk": f"{prefix}watermark", "since": since if full else WINDOW_END, "offset": 0})
             table.put_item(
                 Item={
-                    "pk": f"window#{since}",
+                    **samples,
+                    "pk": f"{prefix}window#{since}",
                     "created": 4,
                     "updated": 7,
                     "suspended": 1,
@@ -257,7 +267,7 @@ class BatchStandIn:
                 }
             )
         else:
-            table.put_item(Item={"pk": "watermark", "since": since, "offset": offset})
+            table.put_item(Item={"pk": f"{prefix}watermark", "since": since, "offset": offset})
         return exit_code
 
 
@@ -391,6 +401,7 @@ def test_missing_watermark_starts_the_first_window_at_initial_since(pipeline: Pi
         "OFFSET": "0",
         "ALLOW_MASS_SUSPEND": "0",
         "ALLOW_COHORT_REMOVALS": "0",
+        "SYNC_MODE": "incremental",
     }
 
 
@@ -581,3 +592,62 @@ def test_continues_as_new_after_the_batch_bound_and_hands_over_the_lock(
         ("400", "1"),
     ]
     assert pipeline.item("lock") is None
+
+
+def test_input_mode_full_runs_every_batch_in_full_mode_on_its_own_watermark(pipeline: Pipeline) -> None:
+    pipeline.table.put_item(Item={"pk": "watermark", "since": WINDOW_END, "offset": 0})
+    assert pipeline.run({"mode": "full"})["status"] == "SUCCEEDED"
+    assert [(run["SYNC_MODE"], run["SINCE"], run["OFFSET"]) for run in pipeline.batch.runs] == [
+        ("full", INITIAL_SINCE, "0"),
+        ("full", INITIAL_SINCE, "200"),
+        ("full", INITIAL_SINCE, "400"),
+    ]
+    assert pipeline.item("watermark") == {"pk": "watermark", "since": WINDOW_END, "offset": 0}
+    assert pipeline.item("full#watermark") == {"pk": "full#watermark", "since": INITIAL_SINCE, "offset": 0}
+
+
+def test_a_full_run_resumes_at_its_own_offset(pipeline: Pipeline) -> None:
+    pipeline.table.put_item(Item={"pk": "full#watermark", "since": INITIAL_SINCE, "offset": 400})
+    pipeline.run({"mode": "full"})
+    assert [run["OFFSET"] for run in pipeline.batch.runs] == ["400"]
+
+
+def test_a_full_run_reports_itself_and_a_sample_of_the_ids_per_kind_of_drift(pipeline: Pipeline) -> None:
+    pipeline.run({"mode": "full"})
+    [message] = pipeline.messages()
+    assert message["Subject"] == "[bms-test] full sync OK: 4 created, 7 updated, 1 suspended, 0 failed"
+    assert message["Message"].startswith("BambooHR to Moodle full reconciliation succeeded")
+    assert "  updated: 12, 7\n  suspended: 40\n" in message["Message"]
+
+
+def test_an_incremental_run_reports_no_drift_section(pipeline: Pipeline) -> None:
+    pipeline.run()
+    [message] = pipeline.messages()
+    assert "Drift corrected" not in message["Message"]
+
+
+def test_a_full_run_continued_as_new_stays_a_full_run(make_pipeline: Callable[..., Pipeline]) -> None:
+    pipeline = make_pipeline(max_batches=2)
+    parent = pipeline.run({"mode": "full"})
+    child = pipeline.finish(parent["executionArn"].replace(":run-1", ":run-1-2"))
+    assert json.loads(child["input"])["mode"] == "full"
+    assert [run["SYNC_MODE"] for run in pipeline.batch.runs] == ["full", "full", "full"]
+
+
+def test_a_webhook_delivery_during_a_full_run_goes_to_an_incremental_execution(pipeline: Pipeline) -> None:
+    def deliver_during_the_full_run(environment: dict[str, str]) -> None:
+        if environment["SYNC_MODE"] == "full":  # the receiver marks the held lock with the delivery's time
+            now = datetime.now(UTC)
+            pipeline.table.update_item(
+                Key={"pk": "lock"},
+                UpdateExpression="SET pending_at = :at",
+                ExpressionAttributeValues={":at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z")},
+            )
+
+    pipeline.batch.total, pipeline.batch.on_run = 100, deliver_during_the_full_run
+    parent = pipeline.run({"mode": "full"})
+    child = pipeline.finish(parent["executionArn"].replace(":run-1", ":run-1-2"))
+    subjects = [message["Subject"] for message in pipeline.messages()]
+    assert json.loads(child["input"])["mode"] == "incremental"
+    assert [run["SYNC_MODE"] for run in pipeline.batch.runs] == ["full", "incremental"]
+    assert [subject.split(":")[0] for subject in subjects] == ["[bms-test] full sync OK", "[bms-test] sync OK"]

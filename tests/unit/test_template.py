@@ -299,3 +299,19 @@ def test_table_is_keyed_by_pk_with_ttl(template: dict[str, Any]) -> None:
     table = resource(template, "StateTable")["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+
+
+def test_the_reconcile_schedule_starts_a_full_run_with_its_own_expression_and_state(template: dict[str, Any]) -> None:
+    events = resource(template, STATE_MACHINE)["Properties"]["Events"]
+    reconcile = events["Reconcile"]["Properties"]
+    assert events["Reconcile"]["Type"] == "ScheduleV2"
+    assert json.loads(reconcile["Input"]) == {"mode": "full", "allowMassSuspend": False}
+    assert (reconcile["ScheduleExpression"], reconcile["State"]) == (
+        {"Ref": "ReconcileScheduleExpression"},
+        {"Ref": "ReconcileScheduleState"},
+    )
+    assert (
+        template["Parameters"]["ReconcileScheduleState"]["Default"]
+        == template["Parameters"]["ScheduleState"]["Default"]
+    )
+    assert {"RetryPolicy", "DeadLetterConfig"} <= set(reconcile)

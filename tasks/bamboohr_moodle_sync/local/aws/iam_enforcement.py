@@ -11,7 +11,8 @@ The principals and where their calls are checked:
   this role's credentials (``logs:CreateLogStream``, ``logs:PutLogEvents``) before the container starts;
 - the task role: the batch process gets this role's credentials, so its Secrets Manager and DynamoDB calls are
   checked by the server hook;
-- the schedule's role (SAM generates it for the ScheduleV2 event): the offline run starts executions with it.
+- the schedules' roles (SAM generates one per ScheduleV2 event): the offline run starts executions with the
+  schedule's, and full runs (input mode "full") with the reconcile schedule's.
 
 Each role is assumed as its service principal, so its trust policy is evaluated too. Policies are read from the
 moto IAM backend, as ``aws.deploy`` put them there from template.yaml. Calls made with any other credentials (the
@@ -97,6 +98,7 @@ class Enforcement:
     partition_key: str = "pk"  # the state table's, for dynamodb:LeadingKeys of a PutItem
     state_machine: Credentials | None = None  # what the interpreter's integrations call AWS with
     scheduler: Credentials | None = None  # what the schedule starts executions with
+    reconcile_scheduler: Credentials | None = None  # what the reconcile schedule starts full runs with
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ principals
@@ -365,6 +367,8 @@ def enforce(deployment: Deployment) -> Enforcement:
     schedule_roles = [arn for logical, arn in deployment.roles.items() if logical.endswith("ScheduleRole")]
     for arn in schedule_roles:
         enforcement.scheduler = enforcement.assume(arn, SCHEDULER, "local-schedule")
+    for arn in [arn for logical, arn in deployment.roles.items() if logical.endswith("ReconcileRole")]:
+        enforcement.reconcile_scheduler = enforcement.assume(arn, SCHEDULER, "local-reconcile-schedule")
     configure(enforcement)
     return enforcement
 
