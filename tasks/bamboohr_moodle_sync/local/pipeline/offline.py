@@ -108,9 +108,12 @@ class Pipeline:
         return self.local.client(service)
 
     def start(self, execution_input: dict[str, Any] | None = None, name: str | None = None) -> str:
-        """Starts one execution as EventBridge Scheduler does, with the schedule's role (input ``{}`` unless given)."""
+        """Starts one execution as EventBridge Scheduler does, with the schedule's role (input ``{}`` unless given;
+        input mode "full" with the reconcile schedule's role, as that schedule starts it)."""
         enforcement = iam_enforcement.current()
         credentials = enforcement.scheduler if enforcement is not None else None
+        if enforcement is not None and (execution_input or {}).get("mode") == "full":
+            credentials = enforcement.reconcile_scheduler
         environment = credentials.environment() if credentials is not None else {}
         sfn = self.local.session().client(
             "stepfunctions",
@@ -154,8 +157,9 @@ class Pipeline:
         )
         return found
 
-    def watermark(self) -> tuple[str, int] | None:
-        item = self.item("watermark")
+    def watermark(self, prefix: str = "") -> tuple[str, int] | None:
+        """(since, offset) of the incremental watermark, or with ``prefix`` ``full#`` the full run's."""
+        item = self.item(f"{prefix}watermark")
         return (item["since"]["S"], int(item["offset"]["N"])) if item else None
 
     def sns_messages(self) -> list[dict[str, str]]:

@@ -26,12 +26,13 @@ from bamboohr_moodle_sync.local.aws import fargate, iam_enforcement
 from bamboohr_moodle_sync.local.aws.fargate import TaskRun
 from bamboohr_moodle_sync.local.aws.stack import load_template
 from bamboohr_moodle_sync.local.moodle.emulator import MoodleEmulator
-from bamboohr_moodle_sync.local.pipeline import graph
+from bamboohr_moodle_sync.local.pipeline import drift, graph
 from bamboohr_moodle_sync.local.pipeline.offline import TEMPLATE, Options, Pipeline, running_pipeline
 from bamboohr_moodle_sync.local.pipeline.webhooks import run_demo as webhook_demo
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
 from bamboohr_moodle_sync.mapping import COHORT_PREFIX
 from bamboohr_moodle_sync.operations.render import row_from, row_line
+from bamboohr_moodle_sync.state import FULL_PREFIX
 
 FAULTS_HELP = (
     "bamboohr-503=RATE, moodle-503=RATE, moodle-down-at-batch=K, kill-task-at-batch=K, latency-ms=MS, "
@@ -136,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='start the execution with input {"allowMassSuspend": true}: the suspension guard is lifted for it',
     )
+    parser.add_argument(
+        "--mode",
+        choices=("incremental", "full"),
+        default="incremental",
+        help="full: after the incremental run, seed drift in Moodle (a rename and a reactivation by hand, an "
+        "account of an employee BambooHR no longer has, a contractor left out by a [scope] added to the mapping) "
+        'and run a full reconciliation, input {"mode": "full"}, as the reconcile schedule starts it',
+    )
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE", help=FAULTS_HELP)
     parser.add_argument(
         "--webhooks",
@@ -232,7 +241,8 @@ class Progress:
 
     def __call__(self, run: TaskRun) -> None:
         elapsed = time.monotonic() - self.started
-        window = self.pipeline.item(f"window#{run.environment.get('SINCE', '')}") if self.pipeline else None
+        prefix = FULL_PREFIX if run.environment.get("SYNC_MODE") == "full" else ""
+        window = self.pipeline.item(f"{prefix}window#{run.environment.get('SINCE', '')}") if self.pipeline else None
         total = int(window["total"]["N"]) if window and "total" in window else 0
         done = int(window["batches"]["N"]) if window and "batches" in window else 0
         of = max(1, math.ceil(total / self.batch_size)) if total else 0
@@ -282,6 +292,8 @@ def report(pipeline: Pipeline, chain: list[dict[str, Any]], out: TextIO = sys.st
         out.write(cohorts_summary(pipeline.moodle.emulator))
     watermark = pipeline.watermark()
     out.write(f"== Watermark: {watermark}\n")
+    full = pipeline.watermark(FULL_PREFIX)
+    out.write(f"== Full reconciliation's watermark: {full}\n" if full else "")
     running = {"BambooHR": pipeline.bamboohr, "Moodle": pipeline.moodle}
     summaries = [requests_summary(name, emulator.server) for name, emulator in running.items() if emulator]
     out.write(f"== Requests: {'; '.join(summaries)}\n" if summaries else "")
@@ -341,7 +353,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         with running_pipeline(options) as pipeline:
             try:
-                return run(pipeline, progress, webhooks=args.webhooks, forged=forged)
+                return run(pipeline, progress, webhooks=args.webhooks, forged=forged, full=args.mode == "full")
             except KeyboardInterrupt:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
                 for task in pipeline.tasks.runs:
@@ -358,8 +370,15 @@ def main(argv: Sequence[str]) -> int:
         return 1
 
 
-def run(pipeline: Pipeline, progress: Progress, webhooks: bool = False, forged: frozenset[int] = frozenset()) -> int:
+def run(
+    pipeline: Pipeline,
+    progress: Progress,
+    webhooks: bool = False,
+    forged: frozenset[int] = frozenset(),
+    full: bool = False,
+) -> int:
     """One execution as the scheduler starts it, followed to the end of its chain, then the report; with
+    ``full``, then drift seeded in Moodle (``drift``) and a full reconciliation, reported the same way; with
     ``webhooks``, then edits in BambooHR that its webhook delivers to the local receiver (docs/webhooks.md)."""
     progress.pipeline = pipeline
     options = pipeline.options
@@ -367,18 +386,39 @@ def run(pipeline: Pipeline, progress: Progress, webhooks: bool = False, forged: 
         print(f"BambooHR emulator: {pipeline.bamboohr.api_url} ({options.employees} employees)", file=sys.stderr)
     if pipeline.moodle is not None:
         print(f"Moodle emulator: {pipeline.moodle.url}", file=sys.stderr)
-    execution_arn = pipeline.start({"allowMassSuspend": True} if options.allow_mass_suspend else {})
-    print(f"Started {execution_arn}", file=sys.stderr)
-    chain = pipeline.follow_chain(execution_arn, timeout_s=24 * 3600)
-    if options.real_bamboohr or options.real_moodle:  # the plan first: the run's own counters are all zero
-        report_dry_run(pipeline.tasks.runs)
-    report(pipeline, chain)
-    if chain[-1]["status"] != "SUCCEEDED":
+    contractor = None
+    if full and pipeline.bamboohr is not None and pipeline.moodle is not None:
+        contractor = drift.contractor_before_the_first_run(pipeline.bamboohr.emulator)
+    if not run_execution(pipeline, {}):
         return 1
+    if full:
+        if pipeline.bamboohr is not None and pipeline.moodle is not None:
+            mapping = options.output / "mapping.toml" if options.mapping is not None else None
+            seeded = drift.seed_drift(pipeline.bamboohr.emulator, pipeline.moodle.emulator, mapping, contractor)
+            print("Drift seeded for the full reconciliation:\n  " + "\n  ".join(seeded.lines()), file=sys.stderr)
+        progress.started = time.monotonic()
+        if not run_execution(pipeline, {"mode": "full"}):
+            return 1
     if webhooks and pipeline.bamboohr is not None and pipeline.moodle is not None:
         print("Webhooks: editing employees in BambooHR after the drain", file=sys.stderr)
         webhook_demo(pipeline, forged)
     return 0
+
+
+def run_execution(pipeline: Pipeline, execution_input: dict[str, Any]) -> bool:
+    """Starts one execution (``allowMassSuspend`` with ``--allow-mass-suspend``), follows its chain, reports it;
+    whether it SUCCEEDED."""
+    options = pipeline.options
+    given = execution_input | ({"allowMassSuspend": True} if options.allow_mass_suspend else {})
+    execution_arn = pipeline.start(given)
+    print(
+        f"Started {execution_arn}" + (" (full reconciliation)" if given.get("mode") == "full" else ""), file=sys.stderr
+    )
+    chain = pipeline.follow_chain(execution_arn, timeout_s=24 * 3600)
+    if options.real_bamboohr or options.real_moodle:  # the plan first: the run's own counters are all zero
+        report_dry_run(pipeline.tasks.runs)
+    report(pipeline, chain)
+    return bool(chain[-1]["status"] == "SUCCEEDED")
 
 
 def report_dry_run(runs: Sequence[TaskRun], out: TextIO = sys.stdout, shown: int = 20) -> None:
