@@ -106,6 +106,10 @@ class StateStore:
     def _key(self, name: str) -> str:
         return self._prefix + name
 
+    def full(self) -> StateStore:
+        """The same table's full-reconciliation items (``FULL_PREFIX``)."""
+        return StateStore(self._db, self._table, self._clock, prefix=FULL_PREFIX)
+
     # -- watermark ---------------------------------------------------------------------------------------
     def read_watermark(self) -> Watermark | None:
         item = self._get(self._key("watermark"))

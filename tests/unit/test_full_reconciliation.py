@@ -3,11 +3,15 @@ run never sees, on its own state items, guarded like every window."""
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import timedelta
+from typing import Any
 
 import boto3
 import pytest
 
+from bamboohr_moodle_sync import cli
 from bamboohr_moodle_sync.models import SETTLE_S
 from bamboohr_moodle_sync.state import FULL_PREFIX, StateStore, Watermark
 from tests.aws import REGION
@@ -144,3 +148,44 @@ def test_a_full_run_keeps_a_sample_of_the_employee_ids_it_corrected_per_kind(syn
     drain_full(world)
     samples = full_store().read_samples(INITIAL_SINCE)
     assert samples == {"updated": [ids[0]], "suspended": ["999999"]}
+
+
+def status(world: World) -> dict[str, Any]:
+    world.capture.readouterr()
+    assert cli.main(["status", "--json"]) == 0
+    answer: dict[str, Any] = json.loads(world.capture.readouterr().out)
+    return answer
+
+
+def test_status_shows_a_full_run_under_way_beside_the_incremental_watermark(synced: tuple[World, list[str]]) -> None:
+    world, _ = synced
+    assert world.run_batch(BATCH_SIZE="5", **FULL).exit_code == 0
+    shown = status(world)
+    assert shown["full_run"]["window"] == {"frozen": True, "entries": 12, "done": 5}
+    assert shown["full_run"]["counters"]["batches"] == 1
+    assert shown["watermark"]["offset"] == 0
+
+
+def test_status_shows_no_full_run_before_one_ran(synced: tuple[World, list[str]]) -> None:
+    world, _ = synced
+    assert status(world)["full_run"] is None
+
+
+def test_a_future_hire_is_created_by_the_full_run_of_the_day_it_is_due_without_any_change_in_bamboohr(
+    world: World,
+) -> None:
+    world.monkeypatch.setenv("PROVISION_DAYS_BEFORE_START", "3")
+    start = world.today() + timedelta(days=10)
+    ada = world.bamboohr.emulator.hire(
+        firstName="Ada", lastName="Tester", workEmail="ada@acme.test", status="Inactive", hireDate=start.isoformat()
+    )
+    world.drain()
+    world.advance_days(6)  # the day before the due day: nothing in BambooHR changes from here on
+    world.drain()
+    drain_full(world)
+    assert world.moodle.emulator.users_by_idnumber(ada) == []
+    world.advance_days(1)  # the due day
+    world.drain()
+    assert world.moodle.emulator.users_by_idnumber(ada) == [], "the change list does not list her again"
+    drain_full(world)
+    assert not account_of(world, ada)["suspended"]

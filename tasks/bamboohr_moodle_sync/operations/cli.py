@@ -47,7 +47,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout, for scripts")
     if command == "preview":
-        parser.add_argument("--full", action="store_true", help="every employee since INITIAL_SINCE, not the window")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="the window a full reconciliation would freeze now: every employee, and every managed account "
+            "whose employee BambooHR no longer has",
+        )
         parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per employee and change")
     if command in ("approve", "reset", "unlock"):
         parser.add_argument("--yes", action="store_true", help="do it (without: show what it would do)")
