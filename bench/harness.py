@@ -61,29 +61,33 @@ def drain_window(
     services: Emulators, employees: int, batch_size: int, latency_ms: float, env: Mapping[str, str] | None = None
 ) -> Drain:
     """Run batches until the watermark's offset is back to 0; count each emulator's requests. ``env``: more settings."""
-    from bamboohr_moodle_sync.wiring import build_batch
-
     quiet_task_logs()
-    result = Drain(employees, batch_size, latency_ms)
     with mock_aws(), environment({**FAKE_AWS, **services.task_env(batch_size), **(env or {})}):
         create_table(boto3.client("dynamodb"))
-        bamboohr_before, moodle_before = services.requests()
-        started = time.perf_counter()
-        while result.batches < MAX_BATCHES:
-            batch_started = time.perf_counter()
-            outcome = build_batch().run()
-            result.batch_s.append(time.perf_counter() - batch_started)
-            result.batches += 1
-            for name, value in outcome.counts.items():
-                result.counts[name] = result.counts.get(name, 0) + value
-            if outcome.outcome not in ("committed", "final"):
-                raise RuntimeError(f"batch {result.batches} ended {outcome.outcome!r}, not committed")
-            if outcome.end.offset == 0:
-                break
-        else:
-            raise RuntimeError(f"the window did not drain in {MAX_BATCHES} batches")
-        result.wall_s = time.perf_counter() - started
-        bamboohr_after, moodle_after = services.requests()
+        return drain_batches(services, Drain(employees, batch_size, latency_ms))
+
+
+def drain_batches(services: Emulators, result: Drain) -> Drain:
+    """Inside a drain's AWS and settings: batches until the watermark's offset is back to 0, counted in ``result``."""
+    from bamboohr_moodle_sync.wiring import build_batch
+
+    bamboohr_before, moodle_before = services.requests()
+    started = time.perf_counter()
+    while result.batches < MAX_BATCHES:
+        batch_started = time.perf_counter()
+        outcome = build_batch().run()
+        result.batch_s.append(time.perf_counter() - batch_started)
+        result.batches += 1
+        for name, value in outcome.counts.items():
+            result.counts[name] = result.counts.get(name, 0) + value
+        if outcome.outcome not in ("committed", "final"):
+            raise RuntimeError(f"batch {result.batches} ended {outcome.outcome!r}, not committed")
+        if outcome.end.offset == 0:
+            break
+    else:
+        raise RuntimeError(f"the window did not drain in {MAX_BATCHES} batches")
+    result.wall_s = time.perf_counter() - started
+    bamboohr_after, moodle_after = services.requests()
     result.bamboohr_requests = bamboohr_after - bamboohr_before
     result.moodle_requests = moodle_after - moodle_before
     return result

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import cohorts, lookups, slow_mail, webhooks
+from bench import cohorts, full_run, lookups, slow_mail, webhooks
 
 
 def render(r: dict[str, Any], images: list[Path], base: Path) -> str:
@@ -17,6 +17,7 @@ def render(r: dict[str, Any], images: list[Path], base: Path) -> str:
         slow_mail.section(r.get("slow_mail")),
         cohorts.section(r.get("cohorts")),
         webhooks.section(r.get("webhooks")),
+        full_run.section(r.get("full_run")),
         _wall_time(r),
         _memory(r),
         lookups.section(r.get("lookups")),

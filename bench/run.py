@@ -19,7 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import asl, cohorts, harness, history, lookups, model, plots, reference, report, rss, slow_mail, webhooks
+from bench import (
+    asl,
+    cohorts,
+    full_run,
+    harness,
+    history,
+    lookups,
+    model,
+    plots,
+    reference,
+    report,
+    rss,
+    slow_mail,
+    webhooks,
+)
 from bench.services import emulators
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +57,7 @@ class Plan:
     slow_mail: tuple[int, int, float, float] = (1_000, 200, 6.0, 0.6)  # see slow_mail.measure
     cohorts: tuple[int, tuple[int, ...]] = (10_000, (200, 500, 1_000))  # see cohorts.measure
     webhooks: tuple[int, int, int, int, int] = (600, 200, 5, 500, 2)  # see webhooks.measure_offline
+    full_run: tuple[int, ...] = full_run.WINDOWS  # employees of each full reconciliation measured
 
 
 FULL = Plan(
@@ -62,6 +77,7 @@ QUICK = Plan(
     slow_mail=(130, 130, 6.0, 0.5),
     cohorts=(120, (60,)),
     webhooks=(20, 10, 1, 5, 1),
+    full_run=(60,),
 )
 
 
@@ -127,6 +143,8 @@ def measure(plan: Plan, progress: Any) -> dict[str, Any]:
     results["recommendation"] = model.recommend(
         inputs, list(plan.sizes), TARGETS["round_trips"], largest=max(plan.model_windows), typical=10_000
     )
+    progress("full reconciliation")
+    results["full_run"] = full_run.measure(plan.full_run, int(defaults["BatchSize"]), results["model"]["inputs"])
     progress("webhooks")
     results["webhooks"] = webhooks.measure(plan.webhooks, inputs, inputs.schedule_period_s)
     results["history"]["capacity"] = history.drain_capacity(
