@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .bamboohr import BambooHRClient
 from .eligibility import Eligibility
 from .errors import ServiceRejected
+from .full_window import full_flag
 from .mapping import FieldMapping
 from .memberships import Change, Member, MembershipPlan, OwnedCohort, Written, owned, plan_memberships
 from .models import Change as WindowEntry
@@ -160,7 +161,8 @@ class RemovalsVerdict:
 
 def removals_message(plan: MembershipPlan, since: str, settings: Settings) -> str:
     """The guard's stop: how many, from which cohorts, how to proceed (the exact commands, as the suspension guard)."""
-    limit, stack = settings.max_cohort_removals, f" --stack {settings.stack_name}" if settings.stack_name else ""
+    stack = (f" --stack {settings.stack_name}" if settings.stack_name else "") + full_flag(settings)
+    limit = settings.max_cohort_removals
     by_cohort = sorted(plan.removed_from().items(), key=lambda item: (-item[1], item[0]))
     shown = ", ".join(f"{name!r} {count}" for name, count in by_cohort[:SHOWN_COHORTS])
     more = f" and {len(by_cohort) - SHOWN_COHORTS} more cohorts" if len(by_cohort) > SHOWN_COHORTS else ""

@@ -53,3 +53,8 @@ def drift_samples(plan: Plan, failures: Iterable[RecordFailure]) -> dict[str, li
     kinds["cohorts"] = list(plan.memberships.by_employee())
     samples = {kind: sorted(set(ids) - failed)[:SAMPLE_IDS] for kind, ids in kinds.items()}
     return {kind: ids for kind, ids in samples.items() if ids}
+
+
+def full_flag(settings: Settings) -> str:
+    """`` --full`` in a full run's operator commands (``preview``, ``approve``): they then read its own window."""
+    return " --full" if settings.sync_mode == "full" else ""

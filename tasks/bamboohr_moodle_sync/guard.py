@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .bamboohr import BambooHRClient
 from .config import Settings
 from .eligibility import Eligibility
+from .full_window import full_flag
 from .models import Change
 from .moodle import MoodleClient
 
@@ -85,7 +86,7 @@ def assess(
 
 def stop_message(verdict: GuardVerdict, since: str, settings: Settings) -> str:
     """What a guard stop says: how many, a sample of ids, the limit's reason, and the exact command to approve."""
-    stack = f" --stack {settings.stack_name}" if settings.stack_name else ""
+    stack = (f" --stack {settings.stack_name}" if settings.stack_name else "") + full_flag(settings)
     base = "" if verdict.managed_active is None else f" of {verdict.managed_active} active accounts the sync manages"
     sample = ", ".join(verdict.would_suspend[:SAMPLE]) + (", ..." if len(verdict.would_suspend) > SAMPLE else "")
     return (

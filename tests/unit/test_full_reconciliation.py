@@ -189,3 +189,23 @@ def test_a_future_hire_is_created_by_the_full_run_of_the_day_it_is_due_without_a
     assert world.moodle.emulator.users_by_idnumber(ada) == [], "the change list does not list her again"
     drain_full(world)
     assert not account_of(world, ada)["suspended"]
+
+
+def test_a_full_run_the_guard_stopped_names_approve_full_which_lets_exactly_it_through(
+    synced: tuple[World, list[str]],
+) -> None:
+    world, _ = synced
+    world.monkeypatch.setenv("MAX_SUSPENSIONS", "2")
+    world.monkeypatch.setenv("MAX_SUSPENSIONS_PERCENT", "0")
+    for n in range(3):
+        world.moodle.emulator.add_user(f"gone{n}", idnumber=f"99999{n}", email=f"gone{n}@acme.test")
+    stopped = world.run_batch(**FULL)
+    assert stopped.exit_code == 3
+    assert "approve --full --yes" in stopped.stderr
+    before = world.watermark
+    world.capture.readouterr()
+    assert cli.main(["approve", "--full", "--yes"]) == 0
+    drain_full(world)
+    assert all(account_of(world, f"99999{n}")["suspended"] for n in range(3))
+    after = world.watermark
+    assert before is not None and after is not None and (after, after.version) == (before, before.version)

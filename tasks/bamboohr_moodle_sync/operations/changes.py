@@ -42,10 +42,14 @@ def _mark(watermark: Watermark | None) -> dict[str, Any] | None:
     return {"since": watermark.since, "offset": watermark.offset} if watermark else None
 
 
-def approve(target: Target, yes: bool) -> Outcome:
-    """Let the window the guard stopped through: bound to its since and its frozen change list (freeze id)."""
-    store = target.store
+def approve(target: Target, yes: bool, full: bool = False) -> Outcome:
+    """Let the window the guard stopped through: bound to its since and its frozen change list (freeze id);
+    ``full``: the full reconciliation's window, and the execution it starts is a full one."""
+    store = target.store.full() if full else target.store
+    full_batch = target.batch(sync_mode="full") if full else None
     watermark = store.read_watermark()
+    if watermark is None and full_batch is not None:  # a first full run has no watermark yet: it froze at the start
+        watermark = Watermark(full_batch.settings.initial_since, 0, NO_WATERMARK)
     snapshot = store.read_snapshot(watermark.since) if watermark else None
     if watermark is None or watermark.offset != 0 or snapshot is None or snapshot.version != watermark.version:
         return Outcome(
@@ -53,7 +57,7 @@ def approve(target: Target, yes: bool) -> Outcome:
             refused=True,
             before=_mark(watermark),
         )
-    batch = target.batch()
+    batch = full_batch or target.batch()
     preview: Preview = preview_window(batch, watermark)
     summary = summary_text(preview)
     extra: dict[str, Any] = {"summary": preview.summary()}
@@ -68,11 +72,13 @@ def approve(target: Target, yes: bool) -> Outcome:
         return Outcome(f"refused: {exc}; look again with preview", refused=True, extra=extra)
     message = f"{summary}\napproved window {snapshot.since} (freeze {snapshot.freeze_id})"
     if target.sfn is not None and target.state_machine_arn:
-        started = target.sfn.start_execution(stateMachineArn=target.state_machine_arn, input=json.dumps({}))
+        started = target.sfn.start_execution(
+            stateMachineArn=target.state_machine_arn, input=json.dumps({"mode": "full"} if full else {})
+        )
         extra["execution"] = started["executionArn"]
         message += f"; started {started['executionArn']}\n{target.console_link(started['executionArn'])}"
     else:
-        message += "; run `bamboohr-moodle-sync batch` to sync it"
+        message += "; run `bamboohr-moodle-sync batch` to sync it" + (" with SYNC_MODE=full" if full else "")
     return Outcome(message, done=True, before=_mark(watermark), after=_mark(watermark), extra=extra)
 
 

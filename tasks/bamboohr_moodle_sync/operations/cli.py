@@ -54,6 +54,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
             "whose employee BambooHR no longer has",
         )
         parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per employee and change")
+    if command == "approve":
+        parser.add_argument("--full", action="store_true", help="the full reconciliation's window, not the incremental")
     if command in ("approve", "reset", "unlock"):
         parser.add_argument("--yes", action="store_true", help="do it (without: show what it would do)")
     if command == "reset":
@@ -98,7 +100,7 @@ def _run(command: str, args: argparse.Namespace, target: Target) -> Outcome | tu
             write_csv(preview, args.csv)
         return preview_text(preview), preview.as_dict()
     if command == "approve":
-        return approve(target, args.yes)
+        return approve(target, args.yes, full=args.full)
     if command == "reset":
         return reset(target, args.since, args.yes)
     if command == "unlock":

@@ -46,11 +46,11 @@ class Target:
     overrides: dict[str, str] = field(default_factory=dict)
     """Settings of the deployed task (from the stack), on top of the environment's."""
 
-    def batch(self) -> Batch:
-        """The batch task's engine with this target's settings (its clients, mapping and guard)."""
+    def batch(self, **more: str) -> Batch:
+        """The batch task's engine with this target's settings (its clients, mapping and guard), and ``more``."""
         from ..wiring import build_batch
 
-        return build_batch(**self.overrides)
+        return build_batch(**self.overrides, **more)
 
     def execution_running(self, arn: str) -> bool | None:
         """Whether that execution still runs; None without ``--stack`` or for an owner that is no execution."""
