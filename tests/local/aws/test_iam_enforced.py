@@ -273,17 +273,22 @@ def test_a_task_role_ecs_cannot_assume_is_refused_at_run_task(run_mutated: Run) 
     assert f"{stack.STACK_NAME}-TaskRole" in outcome.text, outcome.text
 
 
+def stepfunctions_as(pipeline: Pipeline, credentials: Any) -> Any:
+    """A Step Functions client of the local AWS signing with ``credentials`` (an assumed role's session)."""
+    return pipeline.local.session().client(
+        "stepfunctions",
+        endpoint_url=pipeline.local.endpoint_url,
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+    )
+
+
 def test_the_schedule_role_sam_generates_starts_this_state_machine_only(make_pipeline: Callable[..., Pipeline]) -> None:
     pipeline = make_pipeline(employees=1, batch_size=1)
     enforcement = iam_enforcement.current()
     assert enforcement is not None and enforcement.scheduler is not None
-    sfn = pipeline.local.session().client(
-        "stepfunctions",
-        endpoint_url=pipeline.local.endpoint_url,
-        aws_access_key_id=enforcement.scheduler.access_key_id,
-        aws_secret_access_key=enforcement.scheduler.secret_access_key,
-        aws_session_token=enforcement.scheduler.session_token,
-    )
+    sfn = stepfunctions_as(pipeline, enforcement.scheduler)
     other = pipeline.deployment.state_machine_arn + "-other"
     with pytest.raises(ClientError) as refused:
         sfn.start_execution(stateMachineArn=other, input="{}")
@@ -298,13 +303,7 @@ def test_the_reconcile_schedule_role_starts_full_runs_of_this_state_machine_only
     pipeline = make_pipeline(employees=1, batch_size=1)
     enforcement = iam_enforcement.current()
     assert enforcement is not None and enforcement.reconcile_scheduler is not None
-    sfn = pipeline.local.session().client(
-        "stepfunctions",
-        endpoint_url=pipeline.local.endpoint_url,
-        aws_access_key_id=enforcement.reconcile_scheduler.access_key_id,
-        aws_secret_access_key=enforcement.reconcile_scheduler.secret_access_key,
-        aws_session_token=enforcement.reconcile_scheduler.session_token,
-    )
+    sfn = stepfunctions_as(pipeline, enforcement.reconcile_scheduler)
     with pytest.raises(ClientError) as refused:
         sfn.start_execution(stateMachineArn=pipeline.deployment.state_machine_arn + "-other", input="{}")
     assert RECONCILE_ROLE in str(refused.value) and "states:StartExecution" in str(refused.value)
