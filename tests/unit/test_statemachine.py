@@ -620,6 +620,15 @@ def test_a_full_run_reports_itself_and_a_sample_of_the_ids_per_kind_of_drift(pip
     assert "  updated: 12, 7\n  suspended: 40\n" in message["Message"]
 
 
+def test_a_failed_full_run_says_it_was_one(pipeline: Pipeline) -> None:
+    pipeline.batch.exit_codes = [2]
+    pipeline.run({"mode": "full"})
+    [message] = pipeline.messages()
+    assert message["Subject"] == "[bms-test] full sync FAILED in Run Batch: States.TaskFailed"
+    assert message["Message"].startswith("BambooHR to Moodle full reconciliation failed.")
+    assert "the next full run resumes from it" in message["Message"]
+
+
 def test_an_incremental_run_reports_no_drift_section(pipeline: Pipeline) -> None:
     pipeline.run()
     [message] = pipeline.messages()
