@@ -49,7 +49,8 @@ def test_the_project_s_sam_calls_send_no_telemetry(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("environment", ["default", "prod"])
-def test_a_first_deploy_of_either_samconfig_environment_leaves_the_schedule_disabled(environment: str) -> None:
+def test_a_first_deploy_of_either_samconfig_environment_leaves_both_schedules_disabled(environment: str) -> None:
     config = tomllib.loads((REPO / "samconfig.toml").read_text(encoding="utf-8"))
     overrides = config[environment]["deploy"]["parameters"]["parameter_overrides"]
     assert "ScheduleState=DISABLED" in overrides
+    assert "ReconcileScheduleState=DISABLED" in overrides
