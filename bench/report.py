@@ -57,7 +57,7 @@ def _header(r: dict[str, Any]) -> str:
 
 def _summary(r: dict[str, Any]) -> str:
     why = {
-        "round_trips": "one custom report and four Moodle lookups serve a whole batch; creates go in chunks",
+        "round_trips": "one custom report and a few bulk Moodle lookups serve a whole batch; creates go in chunks",
         "speedup": "the batch task pays the latency per request, the per-record client three times per employee",
         "rss": "only the first batch of a window holds the whole change list; later ones read one 5,000-entry chunk",
         "events_per_batch": "the loop is Run Batch (.sync, 6) + Read Progress (5) + Choice (2); the lock is "
