@@ -7,8 +7,9 @@
     retry                        employee ids whose sync failed (``<id>`` or ``<id>#Deleted``), with reasons
     lock                         {owner, expires_at}: the execution (or ``sync-one``) that may sync now
     approval                     {since, freeze}: the one frozen window an operator let past the guard
-    full#watermark, full#snapshot#..., full#window#...  the same for the full reconciliation (SYNC_MODE=full),
-                                 so it never moves the incremental watermark and resumes at its own offset
+    full#watermark, full#snapshot#..., full#window#..., full#approval  the same for the full reconciliation
+                                 (SYNC_MODE=full), so it never moves the incremental watermark, resumes at its own
+                                 offset, and an approval of either kind of window never replaces the other's
 
 Every write that matters is one transaction conditional on the watermark the batch started from,
 version included: a freeze, and a batch's commit (watermark, counters and retry list together). So a
@@ -95,7 +96,7 @@ class Snapshot:
 
 class StateStore:
     """The state table's items; with ``prefix`` (``FULL_PREFIX``) the watermark, snapshot and window items are
-    another run's own (a full reconciliation's), while the retry list, lock and approval stay shared."""
+    another run's own (a full reconciliation's), while the retry list and the lock stay shared."""
 
     def __init__(self, client: DynamoDBClient, table: str, clock: Callable[[], float] = time.time, *, prefix: str = ""):
         self._db = client
@@ -343,7 +344,7 @@ class StateStore:
                     "Put": {
                         "TableName": self._table,
                         "Item": {
-                            "pk": {"S": "approval"},
+                            "pk": {"S": self._key("approval")},
                             "since": {"S": snapshot.since},
                             "freeze": {"S": snapshot.freeze_id},
                             "ttl": {"N": str(self._expiry())},
@@ -357,7 +358,7 @@ class StateStore:
 
     def is_approved(self, snapshot: Snapshot) -> bool:
         """Whether an operator approved this very freeze of the window (``approve``)."""
-        item = self._get("approval")
+        item = self._get(self._key("approval"))
         return (
             item is not None
             and bool(snapshot.freeze_id)

@@ -209,3 +209,17 @@ def test_a_full_run_the_guard_stopped_names_approve_full_which_lets_exactly_it_t
     assert all(account_of(world, f"99999{n}")["suspended"] for n in range(3))
     after = world.watermark
     assert before is not None and after is not None and (after, after.version) == (before, before.version)
+
+
+def test_approving_a_stopped_full_run_keeps_the_approval_of_a_stopped_incremental_window(world: World) -> None:
+    world.monkeypatch.setenv("MAX_SUSPENSIONS", "5")
+    world.monkeypatch.setenv("MAX_SUSPENSIONS_PERCENT", "0")
+    leavers = world.leavers_after_a_first_window(settled=True)
+    assert world.run_batch().exit_code == 3, "six leavers stop the incremental window"
+    assert world.run_batch(**FULL).exit_code == 3, "and the full run, which sees them too"
+    world.capture.readouterr()
+    assert cli.main(["approve", "--yes"]) == 0
+    assert cli.main(["approve", "--full", "--yes"]) == 0
+    world.drain()
+    assert all(account_of(world, employee_id)["suspended"] for employee_id in leavers)
+    drain_full(world)
