@@ -189,7 +189,7 @@ def section(r: dict[str, Any] | None) -> str:
         + f"\nGoal: p95 of one change on AWS at most {aws['target_p95_s']:.0f} s: **{verdict}**. Offline the debounce "
         f"is {off['debounce_s']} s and a local Fargate start is a process spawn; on AWS the debounce is "
         f"{aws['debounce_s']:.0f} s and a Fargate start 30 to 60 s. The bulk edit's {off['bulk']['changes']} "
-        f"deliveries started {off['webhook_executions'] - off['single']['n']} execution(s): the first delivery "
-        "starts one, the others join its debounce slot or mark it pending once it holds the lock. Method: "
-        "bench/webhooks.py.\n"
+        f"deliveries started {off['webhook_executions'] - off['single']['n']} execution(s), at most one per "
+        f"{off['debounce_s']} s debounce slot the deliveries spanned: a slot's first delivery starts one, the others "
+        "join that slot, or mark a pending window once an execution holds the lock. Method: bench/webhooks.py.\n"
     )
