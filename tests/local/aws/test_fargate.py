@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bamboohr_moodle_sync.local.aws import fargate
+from bamboohr_moodle_sync.local.aws import ecs_api, fargate
 from tests.local.aws.ecs_fixtures import history, run_to_end, setup_ecs, tiny_machine
 
 EXIT_WITH_OFFSET = [sys.executable, "-c", "import os, sys; sys.exit(int(os.environ['OFFSET']))"]
@@ -59,7 +59,7 @@ def test_a_state_timeout_leaves_the_task_running_as_on_aws(aws: Callable[[str], 
     run = fargate.settings().runs[-1]
     assert not run.finished.wait(1), "the local Fargate stopped a task that AWS would leave running"
     assert run.process is not None and run.process.poll() is None
-    fargate.request_stop(run.task_arn, "test over")
+    ecs_api.request_stop(run.task_arn, "test over")
     assert run.finished.wait(10)
 
 
@@ -122,13 +122,13 @@ def test_a_missing_log_group_stops_the_task_before_it_starts(aws: Callable[[str]
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (fargate.CAPACITY_ERROR, "ECS.AmazonECSException"),
-        (fargate.NO_TASK_PLACED, "AmazonECS.Unknown"),
-        (fargate.CLIENT_ERROR, "ECS.ClientException"),
+        (ecs_api.CAPACITY_ERROR, "ECS.AmazonECSException"),
+        (ecs_api.NO_TASK_PLACED, "AmazonECS.Unknown"),
+        (ecs_api.CLIENT_ERROR, "ECS.ClientException"),
     ],
 )
 def test_a_failing_run_task_fails_the_state_with_the_ecs_error_name(
-    aws: Callable[[str], Any], fault: fargate.RunTaskFault, error: str
+    aws: Callable[[str], Any], fault: ecs_api.RunTaskFault, error: str
 ) -> None:
     fargate.settings().run_task_faults = {1: fault}
     machine = tiny_machine(aws, setup_ecs(aws, EXIT_WITH_OFFSET, {}))
@@ -159,11 +159,11 @@ def test_fault_kill_reports_exit_137(aws: Callable[[str], Any], kill_after_s: fl
 
 @pytest.mark.parametrize(
     ("fault", "caught"),
-    [(fargate.CLIENT_ERROR, True), (fargate.NO_TASK_PLACED, True), (None, False)],
+    [(ecs_api.CLIENT_ERROR, True), (ecs_api.NO_TASK_PLACED, True), (None, False)],
     ids=["ECS.ClientException", "AmazonECS.Unknown", "States.Timeout"],
 )
 def test_states_task_failed_in_a_catch_matches_every_error_but_states_timeout(
-    aws: Callable[[str], Any], fault: fargate.RunTaskFault | None, caught: bool
+    aws: Callable[[str], Any], fault: ecs_api.RunTaskFault | None, caught: bool
 ) -> None:
     """AWS: "When used in a retry or catch, States.TaskFailed acts as a wildcard that matches any known error
     name except for States.Timeout"; moto's interpreter must do the same for the offline run to mean anything."""
@@ -174,7 +174,7 @@ def test_states_task_failed_in_a_catch_matches_every_error_but_states_timeout(
     execution = run_to_end(aws, machine, {"offset": 0}, timeout_s=30)
     assert (execution["status"] == "SUCCEEDED") is caught
     for run in fargate.settings().runs:
-        fargate.request_stop(run.task_arn, "test over")
+        ecs_api.request_stop(run.task_arn, "test over")
         assert run.finished.wait(10)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bamboohr_moodle_sync.local.aws import fargate
+from bamboohr_moodle_sync.local.aws import ecs_api, fargate
 from bamboohr_moodle_sync.local.aws.fargate import TaskRun
 from bamboohr_moodle_sync.local.bamboohr.emulator import running_bamboohr
 from bamboohr_moodle_sync.local.moodle.emulator import running_moodle
@@ -178,7 +178,7 @@ def test_a_task_that_never_starts_three_times_fails_naming_the_stopped_reason(ma
 
 
 def test_a_capacity_error_is_retried_by_run_batch_and_the_drain_succeeds(make_pipeline: MakePipeline) -> None:
-    pipeline = make_pipeline(employees=20, batch_size=10, run_task_faults={2: fargate.CAPACITY_ERROR})
+    pipeline = make_pipeline(employees=20, batch_size=10, run_task_faults={2: ecs_api.CAPACITY_ERROR})
     chain = drain(pipeline)
     assert chain[-1]["status"] == "SUCCEEDED"
     arn = chain[0]["executionArn"]
@@ -188,7 +188,7 @@ def test_a_capacity_error_is_retried_by_run_batch_and_the_drain_succeeds(make_pi
 
 
 def test_a_run_task_that_places_no_task_is_retried_then_reported(make_pipeline: MakePipeline) -> None:
-    never = dict.fromkeys(range(1, 10), fargate.NO_TASK_PLACED)
+    never = dict.fromkeys(range(1, 10), ecs_api.NO_TASK_PLACED)
     pipeline = make_pipeline(employees=20, batch_size=10, run_task_faults=never)
     execution = drain(pipeline)[-1]
     assert execution["status"] == "FAILED"
@@ -201,7 +201,7 @@ def test_a_run_task_that_places_no_task_is_retried_then_reported(make_pipeline: 
 
 
 def test_a_client_error_fails_at_once_and_keeps_the_watermark(make_pipeline: MakePipeline) -> None:
-    pipeline = make_pipeline(employees=30, batch_size=10, run_task_faults={2: fargate.CLIENT_ERROR})
+    pipeline = make_pipeline(employees=30, batch_size=10, run_task_faults={2: ecs_api.CLIENT_ERROR})
     execution = drain(pipeline)[-1]
     assert execution["status"] == "FAILED"
     assert errors_of(pipeline, execution["executionArn"]) == ["ECS.ClientException"]  # not retried, not rerun
@@ -237,9 +237,9 @@ def test_a_timed_out_batch_is_stopped_by_the_state_machine_before_the_failure_is
     ("fault", "chosen"),
     [
         ("task-fails-to-start-at-batch=2", lambda o: o.start_faults == {2: fargate.IMAGE_PULL_FAILURE}),
-        ("ecs-capacity-error-at-batch=2", lambda o: o.run_task_faults == {2: fargate.CAPACITY_ERROR}),
-        ("ecs-no-task-placed-at-batch=2", lambda o: o.run_task_faults == {2: fargate.NO_TASK_PLACED}),
-        ("ecs-client-error-at-batch=2", lambda o: o.run_task_faults == {2: fargate.CLIENT_ERROR}),
+        ("ecs-capacity-error-at-batch=2", lambda o: o.run_task_faults == {2: ecs_api.CAPACITY_ERROR}),
+        ("ecs-no-task-placed-at-batch=2", lambda o: o.run_task_faults == {2: ecs_api.NO_TASK_PLACED}),
+        ("ecs-client-error-at-batch=2", lambda o: o.run_task_faults == {2: ecs_api.CLIENT_ERROR}),
     ],
 )
 def test_make_demo_can_inject_each_way_fargate_fails(fault: str, chosen: Callable[[Options], bool]) -> None:

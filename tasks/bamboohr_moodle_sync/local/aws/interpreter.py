@@ -59,7 +59,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as _boto_client_for
 
-from bamboohr_moodle_sync.local.aws import fargate, iam_enforcement, jsonata_plugin
+from bamboohr_moodle_sync.local.aws import ecs_api, fargate, iam_enforcement, jsonata_plugin
 
 _lock = threading.Lock()
 _installed = False
@@ -92,7 +92,7 @@ class FargateRunTask(StateTaskServiceEcs):
     def _pascal(self, response: Any, operation: str) -> Any:
         response.pop("ResponseMetadata", None)
         self._from_boto_response(response, _shape("ecs", operation, "output"))
-        return fargate.to_json_value(response)
+        return ecs_api.to_json_value(response)
 
     def _eval_service_task(
         self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
@@ -111,7 +111,7 @@ class FargateRunTask(StateTaskServiceEcs):
         if fault is not None:
             agent = agent_client_for(region=resource_runtime_part.region, service="ecs")
             named = agent.describe_task_definition(taskDefinition=normalised_parameters["taskDefinition"])
-            error, cause = fargate.run_task_failure(fault, normalised_parameters, named["taskDefinition"])
+            error, cause = ecs_api.run_task_failure(fault, normalised_parameters, named["taskDefinition"])
             raise FailureEventException(failure_event=self._failure(env, error, cause))
         response = ecs.run_task(**normalised_parameters)  # an ECS error: see _from_error
         if response.get("failures") or not response.get("tasks"):
@@ -166,7 +166,7 @@ class FargateRunTask(StateTaskServiceEcs):
             described = self._pascal(ecs.describe_tasks(cluster=cluster_arn, tasks=[task_arn]), "DescribeTasks")
             task = described["Tasks"][0]
             if run.exit_code != 0:
-                raise FailureEventException(failure_event=self._task_failed(env, fargate.cause_of(task)))
+                raise FailureEventException(failure_event=self._task_failed(env, ecs_api.cause_of(task)))
             return task
 
         return resolve
@@ -190,8 +190,8 @@ class FargateRunTask(StateTaskServiceEcs):
             error = ex.response.get("Error", {})
             code = str(error.get("Code", ""))
             status = int(ex.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
-            cause = fargate.api_error_cause(str(error.get("Message", "")), code, status)
-            return self._failure(env, fargate.ecs_error_name(code), cause)
+            cause = ecs_api.api_error_cause(str(error.get("Message", "")), code, status)
+            return self._failure(env, ecs_api.ecs_error_name(code), cause)
         failure: FailureEvent = super()._from_error(env, ex)
         return failure
 
@@ -234,7 +234,7 @@ class NamedStartExecution(StateTaskServiceSfn):
         operation = self.resource.api_action[0].upper() + self.resource.api_action[1:]
         response = env.stack[-1]
         self._from_boto_response(response, _shape("stepfunctions", operation, "output"))
-        env.stack[-1] = fargate.to_json_value(response)
+        env.stack[-1] = ecs_api.to_json_value(response)
 
 
 class AwsSdkTask(StateTaskServiceAwsSdk):
@@ -252,7 +252,7 @@ class AwsSdkTask(StateTaskServiceAwsSdk):
         super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
         response = env.stack[-1]
         self._from_boto_response(response, _shape(self._get_boto_service_name(), self._operation(), "output"))
-        env.stack[-1] = fargate.to_json_value(response)
+        env.stack[-1] = ecs_api.to_json_value(response)
 
 
 _event_details: Any = EventDetails  # a TypedDict whose keys are all required to mypy, optional at runtime
@@ -299,8 +299,8 @@ def install() -> None:
             return
         jsonata_plugin.install()
         iam_enforcement.install()
-        fargate.patch_moto_network_interfaces()
-        fargate.patch_moto_inactive_task_definitions()
+        ecs_api.patch_moto_network_interfaces()
+        ecs_api.patch_moto_inactive_task_definitions()
         modules: dict[str, Any] = {
             "factory": state_task_factory,
             "service_factory": service_factory,

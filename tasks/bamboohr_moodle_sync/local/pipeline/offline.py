@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bamboohr_moodle_sync.local.aws import fargate, iam_enforcement, interpreter, stack
+from bamboohr_moodle_sync.local.aws import ecs_api, fargate, iam_enforcement, interpreter, stack
 from bamboohr_moodle_sync.local.aws.motoserver import LocalAws, running_moto
 from bamboohr_moodle_sync.local.bamboohr.emulator import RunningBambooHR, running_bamboohr
 from bamboohr_moodle_sync.local.moodle.emulator import RunningMoodle, running_moodle
@@ -56,7 +56,7 @@ class Options:
     moodle_faults: Faults = field(default_factory=Faults)
     moodle_down_at_batch: int | None = None
     kill_task_at_batch: frozenset[int] = frozenset()
-    run_task_faults: dict[int, fargate.RunTaskFault] = field(default_factory=dict)  # by RunTask number
+    run_task_faults: dict[int, ecs_api.RunTaskFault] = field(default_factory=dict)  # by RunTask number
     start_faults: dict[int, fargate.StartFailure] = field(default_factory=dict)  # by RunTask number
     batch_timeout_s: int | None = None  # BatchTimeoutSeconds (the template's default otherwise)
     max_suspensions: int | None = None  # MaxSuspensions (the template's default otherwise)

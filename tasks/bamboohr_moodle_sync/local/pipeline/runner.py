@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from bamboohr_moodle_sync.http import RETRY_STATUSES, WRITE_RETRY_STATUSES
-from bamboohr_moodle_sync.local.aws import fargate, iam_enforcement
+from bamboohr_moodle_sync.local.aws import ecs_api, fargate, iam_enforcement
 from bamboohr_moodle_sync.local.aws.fargate import TaskRun
 from bamboohr_moodle_sync.local.aws.stack import load_template
 from bamboohr_moodle_sync.local.moodle.emulator import MoodleEmulator
@@ -42,11 +42,11 @@ FAULTS_HELP = (
     "webhook-bad-signature=K (with --webhooks: the K-th edit's delivery is signed with another key)"
 )
 WEBHOOK_FAULT = "webhook-bad-signature"
-# How Fargate fails (local/aws/fargate.py), by --fault name.
+# How Fargate fails (local/aws/ecs_api.py, local/aws/fargate.py), by --fault name.
 RUN_TASK_FAULTS = {
-    "ecs-capacity-error-at-batch": fargate.CAPACITY_ERROR,
-    "ecs-no-task-placed-at-batch": fargate.NO_TASK_PLACED,
-    "ecs-client-error-at-batch": fargate.CLIENT_ERROR,
+    "ecs-capacity-error-at-batch": ecs_api.CAPACITY_ERROR,
+    "ecs-no-task-placed-at-batch": ecs_api.NO_TASK_PLACED,
+    "ecs-client-error-at-batch": ecs_api.CLIENT_ERROR,
 }
 
 
