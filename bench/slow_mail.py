@@ -75,10 +75,11 @@ def section(measured: dict[str, Any] | None) -> str:
         )
     lines.append(
         "\n**Why.** Each batch's first create call carries as many users as `max_input_vars` allows and outlasts "
-        "the read timeout; the task does not send it again but looks its usernames up until the call commits (one "
-        "more timeout at most), counts them created, and sizes the batch's later create calls to half the timeout "
-        "from the seconds per user it saw. So a batch makes at most a few more create calls than without the "
-        "relay, and the wall time is the mail time itself: nobody is created, mailed or reported failed twice. "
-        "`get_users calls` is the case-insensitive e-mail lookup: one `%@domain` call per batch on a first load."
+        "the read timeout; the task does not send it again but looks its usernames up until the call commits (for "
+        "up to four timeouts since it was sent), counts them created, and sizes the batch's later create calls to "
+        "half the timeout from the seconds per user it saw. So a batch makes at most a few more create calls than "
+        "without the relay, and the wall time is the mail time itself: nobody is created, mailed or reported failed "
+        "twice. `get_users calls` is the case-insensitive e-mail lookup: one `%@domain` call per batch on a first "
+        "load."
     )
     return "\n".join(lines) + "\n"

@@ -38,6 +38,9 @@ class WriteUnconfirmed(ServiceUnreachable):
 
     def __init__(self, service: str, detail: str, *, host: str = "", seconds: float = 0.0):
         super().__init__(service, detail, host=host)
+        where = f" at {host}" if host else ""
+        SyncError.__init__(self, f"{service}{where} did not answer a write, which may have landed: {detail}")
+        self.detail = detail
         self.seconds = seconds
 
 

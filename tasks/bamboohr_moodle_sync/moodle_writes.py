@@ -5,8 +5,10 @@ never resent blindly (the transport does not resend it either, ``http``). Instea
 
 - ``core_user_create_users`` is one transaction: its users appear together, when the call commits, which may be
   after the client stopped waiting. ``Writes.create`` looks the chunk's usernames up (with their idnumbers), again
-  and again, for up to one more read timeout; what landed counts as created (Moodle has mailed those users their
-  passwords), and only the rest is sent again. Moodle's unique usernames mean a resend can never create a twin.
+  and again, until ``AWAIT_TIMEOUTS`` read timeouts have passed since it was sent; what landed counts as created
+  (Moodle has mailed those users their passwords), and only the rest is sent again. Moodle's unique usernames mean
+  a resend can never create a twin, but a resend made while the first call still runs fails as a whole once that
+  call commits, hence the long wait.
 - ``core_user_update_users`` sets values, so a second sending changes nothing; ``Writes.update`` still looks the
   users up by id once and resends only the records whose values are not there yet.
 
@@ -34,6 +36,11 @@ log = logging.getLogger("bamboohr_moodle_sync.moodle")
 TARGET_SHARE = 0.5
 """Later create calls are sized to take at most this share of the read timeout: well inside it, with room for a
 relay that slows down further."""
+
+AWAIT_TIMEOUTS = 4
+"""How long a create whose answer was lost is waited for, in read timeouts since it was sent. A call still mailing
+commits within this unless it takes four times the timeout: for a batch's first chunk (110 users, sized by
+``max_input_vars`` alone) at the default 60 s, a relay slower than about 2 s a mail."""
 
 MAX_UNCONFIRMED = 3
 """Lost answers a batch's creates (or its updates) recover from; the next one fails the batch."""
@@ -120,9 +127,10 @@ class Writes:
         return outcomes
 
     def _await_landed(self, chunk: list[Record], started: float) -> tuple[dict[str, int], float]:
-        """The chunk's users Moodle holds (idnumber -> id), polling until all are there or one more timeout passed."""
+        """The chunk's users Moodle holds (idnumber -> id), polling until they are there (a call's users commit
+        together) or ``AWAIT_TIMEOUTS`` read timeouts have passed since it was sent."""
         wanted = {str(record["username"]): str(record["idnumber"]) for record in chunk}
-        deadline = started + 2 * self.pace.read_timeout
+        deadline = started + AWAIT_TIMEOUTS * self.pace.read_timeout
         wait = self.pace.read_timeout / 16
         polls = 0
         while True:
@@ -174,12 +182,13 @@ class Writes:
     def _count_lost(self, function: str, records: int, lost: WriteUnconfirmed) -> None:
         self.unconfirmed += 1
         log.warning(
-            "%s of %d records got no answer after %.1f s (%s); lost answer %d of at most %d; "
+            "%s of %d records got no answer after %.1f s (Moodle at %s: %s); lost answer %d of at most %d; "
             "looking up what landed instead of resending",
             function,
             records,
             lost.seconds,
-            lost,
+            lost.host,
+            lost.detail,
             self.unconfirmed,
             MAX_UNCONFIRMED,
         )

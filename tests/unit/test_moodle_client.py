@@ -270,7 +270,9 @@ def test_create_keeps_debuginfo_apart_from_the_reason_as_personal_data(
     ]
 
 
-def test_create_splits_on_an_over_long_value(mocked: responses.RequestsMock, client: MoodleClient) -> None:
+def test_create_splits_on_an_over_long_value(
+    mocked: responses.RequestsMock, client: MoodleClient, caplog: pytest.LogCaptureFixture
+) -> None:
     dml = {"exception": "dml_write_exception", "errorcode": "dmlwriteexception", "message": "Error writing to database"}
     ids = itertools.count(1)
     serve(
@@ -287,6 +289,7 @@ def test_create_splits_on_an_over_long_value(mocked: responses.RequestsMock, cli
     assert [f.employee_id for f in failures] == ["2"]
     assert "dmlwriteexception" in failures[0].reason
     assert sorted(i for i, _ in created) == ["1", "3"]
+    assert "Moodle rejected a chunk of 3 (dmlwriteexception); splitting it in two" in caplog.text
 
 
 def test_create_maps_new_ids_to_idnumbers(mocked: responses.RequestsMock, client: MoodleClient) -> None:
@@ -489,7 +492,19 @@ def test_a_lost_create_that_commits_later_is_waited_for(mocked: responses.Reques
     assert (len(created), failures, moodle.chunks, moodle.lookups) == (5, [], [5], 3)
 
 
-def test_a_lost_create_that_never_appears_is_sent_again_after_one_more_timeout(
+def test_a_lost_create_still_running_past_twice_the_timeout_is_waited_for_not_sent_again(
+    mocked: responses.RequestsMock,
+) -> None:
+    moodle = FakeMoodle(lose=1, visible_after=10)  # its users appear about 2.2 read timeouts after it was sent
+    serve(mocked, moodle)
+
+    created, failures = fake_client(moodle).create_users([user(n) for n in range(5)])
+
+    assert (len(created), failures, moodle.chunks) == (5, [], [5])
+    assert 20 < moodle.now < 40
+
+
+def test_a_lost_create_that_never_appears_is_sent_again_after_four_timeouts(
     mocked: responses.RequestsMock,
 ) -> None:
     moodle = FakeMoodle(lose=1, commits=False)
@@ -498,16 +513,19 @@ def test_a_lost_create_that_never_appears_is_sent_again_after_one_more_timeout(
     created, failures = fake_client(moodle).create_users([user(n) for n in range(5)])
 
     assert (len(created), failures, moodle.chunks) == (5, [], [5, 5])
-    assert moodle.now >= 20  # it waited up to twice the read timeout before sending again
+    assert moodle.now >= 40  # it waited four read timeouts since the call was sent before sending again
 
 
-def test_later_create_chunks_fit_half_the_read_timeout(mocked: responses.RequestsMock) -> None:
+def test_later_create_chunks_fit_half_the_read_timeout(
+    mocked: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
     moodle = FakeMoodle(per_user=1.0)
     serve(mocked, moodle)
 
     created, _ = fake_client(moodle, max_input_vars=60).create_users([user(n) for n in range(30)])
 
     assert (len(created), moodle.chunks) == (30, [11, 5, 5, 5, 4])
+    assert "Moodle took 1.00 s per created user; later create calls carry at most 5 users each" in caplog.text
 
 
 def test_a_lost_create_sizes_what_is_sent_again_by_how_long_it_took(mocked: responses.RequestsMock) -> None:
@@ -524,7 +542,7 @@ def test_more_lost_answers_than_the_bound_fail_the_batch(mocked: responses.Reque
     moodle = FakeMoodle(lose=100, commits=False)
     serve(mocked, moodle)
 
-    with pytest.raises(WriteUnconfirmed, match=r"lms\.acme\.test"):
+    with pytest.raises(WriteUnconfirmed, match=r"lms\.acme\.test did not answer a write, which may have landed"):
         fake_client(moodle).create_users([user(1)])
     assert len(moodle.chunks) == MAX_UNCONFIRMED + 1
 
