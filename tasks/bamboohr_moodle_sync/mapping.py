@@ -261,6 +261,10 @@ def _first_problem(values: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
+SECTIONS = frozenset({"fields", "profile_fields", "cohorts", "cohort_settings", "scope"})
+"""The tables a mapping file may have."""
+
+
 def load_mapping(path: Path | None) -> FieldMapping:
     """The default mapping, with the entries of the TOML file at ``path`` (if any) replacing its own."""
     fields = dict(DEFAULT_FIELDS)
@@ -270,6 +274,9 @@ def load_mapping(path: Path | None) -> FieldMapping:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"MAPPING_FILE {path}: {exc}") from exc
+    unknown = sorted(set(document) - SECTIONS)
+    if unknown:  # a misspelt section would otherwise be ignored, and its rules with it
+        raise ConfigError(f"MAPPING_FILE {path}: unknown section(s) {unknown}; the sections are {sorted(SECTIONS)}")
     table = document.get("fields", {})
     for moodle_field, sources in table.items():
         if moodle_field not in SYNCABLE_FIELDS:

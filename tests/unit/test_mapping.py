@@ -122,6 +122,8 @@ def test_mapping_file_replaces_and_removes_entries(tmp_path: Path) -> None:
         ("[fields]\nemail = []\n", "cannot be unmapped"),
         ("[fields]\ncity = 3\n", "must be a BambooHR field name"),
         ("[fields\n", "MAPPING_FILE"),
+        ('[cohort]\ndepartment = "Department: {value}"\n', r"unknown section\(s\) \['cohort'\]"),
+        ('username = "workEmail"\n', r"unknown section\(s\) \['username'\]"),
     ],
 )
 def test_bad_mapping_files_are_config_errors(tmp_path: Path, content: str, message: str) -> None:
