@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from bamboohr_moodle_sync.mapping import load_mapping
 
 TASKS = Path(__file__).resolve().parents[2] / "tasks"
 
@@ -64,3 +68,24 @@ def test_dockerignore_keeps_the_local_package_out_of_the_image() -> None:
     dockerfile = (TASKS / "Dockerfile").read_text(encoding="utf-8")
     assert "USER 10001" in dockerfile
     assert "[local" not in dockerfile and "[dev" not in dockerfile
+
+
+def test_the_image_carries_tasks_mapping_toml_as_its_mapping_file() -> None:
+    dockerfile = (TASKS / "Dockerfile").read_text(encoding="utf-8")
+    assert "COPY mapping.toml /etc/bamboohr-moodle-sync/mapping.toml" in dockerfile
+    assert "ENV MAPPING_FILE=/etc/bamboohr-moodle-sync/mapping.toml" in dockerfile
+    ignored = (TASKS / ".dockerignore").read_text(encoding="utf-8").split()
+    assert not any(fnmatch.fnmatch("mapping.toml", pattern) for pattern in ignored)
+
+
+def test_the_shipped_mapping_is_the_default_one() -> None:
+    assert load_mapping(TASKS / "mapping.toml") == load_mapping(None)
+
+
+def test_every_example_in_the_shipped_mapping_loads_once_uncommented(tmp_path: Path) -> None:
+    text = (TASKS / "mapping.toml").read_text(encoding="utf-8")
+    examples = [line.removeprefix("# ") for line in text.splitlines() if re.match(r"# (\[|[a-z_]+ = )", line)]
+    uncommented = tmp_path / "mapping.toml"
+    uncommented.write_text("\n".join(examples) + "\n", encoding="utf-8")
+    mapping = load_mapping(uncommented)
+    assert mapping.cohorts and mapping.profile_fields and mapping.scope != load_mapping(None).scope

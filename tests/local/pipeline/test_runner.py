@@ -19,9 +19,11 @@ import requests
 
 from bamboohr_moodle_sync import cli
 from bamboohr_moodle_sync.local.aws.fargate import TaskRun
-from bamboohr_moodle_sync.local.pipeline import graph, runner
+from bamboohr_moodle_sync.local.pipeline import drift, graph, runner
 from bamboohr_moodle_sync.local.pipeline.offline import Pipeline
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults, Response
+
+TASKS = Path(__file__).resolve().parents[3] / "tasks"
 
 MakePipeline = Callable[..., Pipeline]
 
@@ -37,6 +39,8 @@ MakePipeline = Callable[..., Pipeline]
         (["--batch-size", "0"], "argument --batch-size: give an integer from 1 to 1000, not '0'"),
         (["--output", "/proc/nope"], "argument --output: cannot write to /proc/nope"),
         (["--fault", "x=abc"], "unknown fault 'x=abc'; known: bamboohr-503=RATE"),
+        (["--mapping", "/no/such/mapping.toml"], "argument --mapping: MAPPING_FILE /no/such/mapping.toml: [Errno 2]"),
+        (["--mapping", str(TASKS / "pyproject.toml")], "pyproject.toml: unknown section(s) ['build-system'"),
     ],
 )
 def test_nonsense_is_refused_before_anything_starts_naming_the_option_and_its_range(
@@ -47,6 +51,16 @@ def test_nonsense_is_refused_before_anything_starts_naming_the_option_and_its_ra
         cli.main(["local-run", *arguments])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_mapping_option_gives_the_tasks_that_file_and_a_full_run_adds_no_second_scope(tmp_path: Path) -> None:
+    parser = runner.build_parser()
+    shipped = TASKS / "mapping.toml"
+    args = parser.parse_args(["--mapping", str(shipped), "--output", str(tmp_path)])
+    assert runner.options_from(args, parser).mapping == shipped.read_text(encoding="utf-8")
+    assert drift.can_add_scope(shipped.read_text(encoding="utf-8"))
+    assert not drift.can_add_scope('[scope]\nexclude = { department = ["Sales"] }\n')
+    assert not drift.can_add_scope(None)
 
 
 def test_a_failed_task_s_whole_last_stderr_line_is_shown(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ admin narrowing the scope, then reconciling). BambooHR's change list shows none 
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def contractor_before_the_first_run(bamboohr: BambooHREmulator) -> str | None:
     employee_id = str(employee["id"])
     bamboohr.update(employee_id, department=CONTRACTORS)
     return employee_id
+
+
+def can_add_scope(mapping: str | None) -> bool:
+    """Whether the demo's ``[scope]`` can be added to the tasks' mapping: there is a mapping file, and it has no
+    ``[scope]`` of its own."""
+    return mapping is not None and "scope" not in tomllib.loads(mapping)
 
 
 def seed_drift(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -288,7 +289,7 @@ def running_pipeline(options: Options, local: LocalAws | None = None) -> Iterato
             _adoptable_accounts(bamboohr, moodle, options.adopt_accounts)
             if options.previous_sync:
                 _previously_synced_accounts(bamboohr, moodle)
-                if options.mapping is not None and "[cohorts]" in options.mapping:
+                if options.mapping is not None and "cohorts" in tomllib.loads(options.mapping):
                     _previous_cohorts(bamboohr, moodle)
         parameters = {
             "ImageUri": LOCAL_IMAGE,

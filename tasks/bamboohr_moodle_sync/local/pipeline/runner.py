@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from bamboohr_moodle_sync.errors import ConfigError
 from bamboohr_moodle_sync.http import RETRY_STATUSES, WRITE_RETRY_STATUSES
 from bamboohr_moodle_sync.local.aws import ecs_api, fargate, iam_enforcement
 from bamboohr_moodle_sync.local.aws.fargate import TaskRun
@@ -30,7 +31,7 @@ from bamboohr_moodle_sync.local.pipeline import drift, graph
 from bamboohr_moodle_sync.local.pipeline.offline import TEMPLATE, Options, Pipeline, running_pipeline
 from bamboohr_moodle_sync.local.pipeline.webhooks import run_demo as webhook_demo
 from bamboohr_moodle_sync.local.server import EmulatorServer, Faults
-from bamboohr_moodle_sync.mapping import COHORT_PREFIX
+from bamboohr_moodle_sync.mapping import COHORT_PREFIX, load_mapping
 from bamboohr_moodle_sync.operations.render import row_from, row_line
 from bamboohr_moodle_sync.state import FULL_PREFIX
 
@@ -145,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         "account of an employee BambooHR no longer has, a contractor left out by a [scope] added to the mapping) "
         'and run a full reconciliation, input {"mode": "full"}, as the reconcile schedule starts it',
     )
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="the tasks' MAPPING_FILE, e.g. tasks/mapping.toml, the one the image carries (default: the demo's, "
+        "with two profile fields and two cohort rules)",
+    )
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE", help=FAULTS_HELP)
     parser.add_argument(
         "--webhooks",
@@ -182,6 +190,8 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
         max_suspensions=args.max_suspensions,
         allow_mass_suspend=args.allow_mass_suspend,
     )
+    if args.mapping is not None:
+        options.mapping = mapping_text(args.mapping, parser)
     for fault in args.fault:
         try:
             if fault.partition("=")[0] != WEBHOOK_FAULT:  # webhook_forgeries reads those
@@ -199,6 +209,15 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
     if args.moodle_url:
         options.real_moodle = (args.moodle_url, args.moodle_token)
     return options
+
+
+def mapping_text(path: Path, parser: argparse.ArgumentParser) -> str:
+    """The text of the mapping file ``path``, refused before anything starts when the tasks would refuse it."""
+    try:
+        load_mapping(path)
+        return path.read_text(encoding="utf-8")
+    except ConfigError as exc:
+        parser.error(f"argument --mapping: {exc}")
 
 
 OUTPUTS = ("history.json", "graph.html", "iam.json")
@@ -393,7 +412,7 @@ def run(
         return 1
     if full:
         if pipeline.bamboohr is not None and pipeline.moodle is not None:
-            mapping = options.output / "mapping.toml" if options.mapping is not None else None
+            mapping = options.output / "mapping.toml" if drift.can_add_scope(options.mapping) else None
             seeded = drift.seed_drift(pipeline.bamboohr.emulator, pipeline.moodle.emulator, mapping, contractor)
             print("Drift seeded for the full reconciliation:\n  " + "\n  ".join(seeded.lines()), file=sys.stderr)
         progress.started = time.monotonic()
