@@ -41,6 +41,8 @@ BATCH_VARIABLES = {
     "MOODLE_TOKEN": "the Moodle web-service token itself",
     "MOODLE_AUTH": "auth of new accounts (manual gets createpassword=1)",
     "MOODLE_MAX_INPUT_VARS": "the site's PHP max_input_vars; writes are chunked under it",
+    "MOODLE_TIMEOUT_SECONDS": "read timeout of one Moodle call; create calls are sized to half of it",
+    "LOG_PERSONAL_DATA": "1: failure lines also show the value behind the reason (an e-mail address)",
     "MAX_SUSPENSIONS": "the suspension guard: most active accounts one window may suspend ...",
     "MAX_SUSPENSIONS_PERCENT": "... or this percentage of the active accounts the sync manages, if more",
     "ALLOW_MASS_SUSPEND": "1: lift the suspension guard for this run",
@@ -50,6 +52,9 @@ BATCH_VARIABLES = {
     "INITIAL_SINCE": "where the first window starts",
     "MAPPING_FILE": "a TOML file overriding the field mapping",
     "STACK_NAME": "the stack the task runs in (the guard's message names it)",
+    "PROVISION_DAYS_BEFORE_START": "a future hire gets an account this many days before hireDate; unset: status",
+    "SYNC_TIMEZONE": "IANA time zone whose calendar day hire and termination dates are compared with",
+    "SYNC_MODE": "full: a full reconciliation of everyone, on its own watermark",
 }
 """What ``batch --help`` says about each setting; names and defaults come from ``config.Settings``."""
 
@@ -58,11 +63,12 @@ def batch_epilog() -> str:
     from .config import Settings
 
     lines = ["environment variables (required unless a default is shown):"]
+    width = max(len(name) for name in Settings.model_fields) + 2
     for name, spec in Settings.model_fields.items():
         variable = name.upper()
         shown = ("on" if spec.default else "off") if isinstance(spec.default, bool) else spec.default
         default = "" if spec.is_required() or spec.default is None else f" [default: {shown}]"
-        lines.append(f"  {variable:<25}{BATCH_VARIABLES.get(variable, '')}{default}")
+        lines.append(f"  {variable:<{width}}{BATCH_VARIABLES[variable]}{default}")
     lines.append("exit codes: 0 committed or nothing to do, 1 failed (rerun), 2 configuration, 3 guard")
     return "\n".join(lines)
 

@@ -8,7 +8,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from bamboohr_moodle_sync.config import load_settings, resolve_credentials
+from bamboohr_moodle_sync import cli
+from bamboohr_moodle_sync.config import Settings, load_settings, resolve_credentials
 from bamboohr_moodle_sync.errors import ConfigError
 from tests.aws import REGION
 
@@ -204,3 +205,14 @@ def test_a_bad_time_zone_says_what_a_good_one_looks_like(env: pytest.MonkeyPatch
     env.setenv("SYNC_TIMEZONE", "CEST+2")
     with pytest.raises(ConfigError, match=r"SYNC_TIMEZONE: 'CEST\+2' is not an IANA time zone name"):
         load_settings()
+
+
+def test_batch_help_describes_every_setting_on_its_own_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["batch", "--help"])
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in Settings.model_fields:
+        [line] = [line for line in lines if line.split()[:1] == [name.upper()]]
+        description = line.split(None, 1)[1:]
+        assert description and not description[0].startswith("[default"), f"{name.upper()} has no description"
