@@ -1,10 +1,11 @@
 """Moodle Web Services (REST) client: look users up, create them, update them.
 
-Domain operations only: ``site_info``, ``find_users``, ``users_with_email_like``, ``create_users``,
-``update_users``. Every call is a POST to ``{url}/webservice/rest/server.php`` with a form body:
-``wstoken`` (in the body only, never in the URL), ``wsfunction``, ``moodlewsrestformat=json`` and the
-arguments in PHP bracket encoding (``users[0][username]=a``); booleans travel as ``0``/``1`` and None
-values are left out.
+Domain operations: ``site_info``, ``find_users``, ``users_with_email_like``, ``users_with_auth``,
+``create_users``, ``update_users``; and for the cohort module, ``call`` (one web-service call) and ``fitting``
+(records in chunks under ``max_input_vars``). Every call is a POST to ``{url}/webservice/rest/server.php`` with a
+form body: ``wstoken`` (in the body only, never in the URL), ``wsfunction``, ``moodlewsrestformat=json`` and the
+arguments in PHP bracket encoding (``users[0][username]=a``); booleans travel as ``0``/``1`` and None values are
+left out.
 
 Retries of throttling and dropped connections happen in ONE layer, the session's transport
 (``bamboohr_moodle_sync.http``): reads (``READ_FUNCTIONS``) through a session that resends after a

@@ -1,7 +1,7 @@
 """The BambooHR emulator's HTTP side: routing, auth and the wire format of the four operations.
 
 ``handle_request(emulator, request)`` answers one request from the emulator's state; the rules it follows are
-listed in ``bamboohr_emulator``'s docstring and cite /work/shared/reference/bamboohr.md and the OpenAPI spec.
+listed in the ``emulator`` module's docstring and cite /work/shared/reference/bamboohr.md and the OpenAPI spec.
 """
 
 from __future__ import annotations

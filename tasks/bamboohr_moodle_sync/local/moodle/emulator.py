@@ -1,10 +1,10 @@
 """A local Moodle 4.5 that answers the Web Services REST protocol as the real one does.
 
-``MoodleEmulator`` is the handler (``Request -> Response``) plus the data API tests use to seed and read
-accounts; ``running_moodle`` serves it on loopback. The functions themselves live in ``moodle_functions``;
-PHP decoding and parameter validation in ``moodle_params``. Every answer is HTTP 200, as Moodle's are:
-success in JSON (``moodlewsrestformat=json``) or XML, failures as ``{"exception", "errorcode", "message"}``
-with ``debuginfo`` only when ``debug`` is on.
+``MoodleEmulator`` is the handler (``Request -> Response``) plus the data API tests use to seed and read accounts;
+``running_moodle`` serves it on loopback. The user functions live in ``functions``, the cohort ones in
+``cohorts``, custom profile fields in ``profile``; PHP decoding and parameter validation in ``params``. Every
+answer is HTTP 200, as Moodle's are: success in JSON (``moodlewsrestformat=json``) or XML, failures as
+``{"exception", "errorcode", "message"}`` with ``debuginfo`` only when ``debug`` is on.
 
 Mail: each user created with ``createpassword=1`` is "mailed" inside ``core_user_create_users``, as Moodle's
 ``setnew_password_and_mail`` does within the call's transaction: the username goes to ``outbox`` and, with the
