@@ -48,12 +48,14 @@ def test_arn_equals_on_the_named_cluster_is_allowed() -> None:
 
 
 def test_condition_key_missing_from_the_request_makes_the_statement_not_apply() -> None:
-    assert evaluate([policy(RUN_TASK_IN_CLUSTER)], Request("ecs:RunTask", TASK_DEFINITION)) is Decision.IMPLICIT_DENY
+    request = Request("ecs:RunTask", TASK_DEFINITION, absent=frozenset({"ecs:cluster"}))
+    assert evaluate([policy(RUN_TASK_IN_CLUSTER)], request) is Decision.IMPLICIT_DENY
 
 
 def test_if_exists_passes_when_the_key_is_missing() -> None:
     statement = allow("ecs:RunTask", "*", Condition={"ArnEqualsIfExists": {"ecs:cluster": CLUSTER}})
-    assert evaluate([policy(statement)], Request("ecs:RunTask", TASK_DEFINITION)) is Decision.ALLOWED
+    request = Request("ecs:RunTask", TASK_DEFINITION, absent=frozenset({"ecs:cluster"}))
+    assert evaluate([policy(statement)], request) is Decision.ALLOWED
 
 
 def test_failed_condition_on_one_allow_does_not_deny_what_another_allows() -> None:
@@ -141,8 +143,38 @@ def test_trust_policy_matches_the_service_principal_and_source_account() -> None
     ids=["numeric", "date", "ip", "set-operator", "negated-missing-key"],
 )
 def test_what_the_evaluator_does_not_implement_is_never_silently_allowed(condition: dict[str, Any]) -> None:
+    keys = frozenset(key for entries in condition.values() for key in entries)
+    request = Request("sns:Publish", "arn:aws:sns:x", absent=keys)  # modelled, so only the operator is in question
     with pytest.raises(CannotDecide):
-        evaluate([policy(allow("sns:Publish", "*", Condition=condition))], Request("sns:Publish", "arn:aws:sns:x"))
+        evaluate([policy(allow("sns:Publish", "*", Condition=condition))], request)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        allow("dynamodb:GetItem", "*", Condition={"ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk"]}}),
+        {
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalTag/env": "x"}},
+        },
+        {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ],
+    ids=["allow-on-attributes", "deny-on-principal-tag", "deny-on-secure-transport"],
+)
+def test_a_condition_on_a_key_the_request_does_not_model_cannot_be_decided(statement: dict[str, Any]) -> None:
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/state"
+    documents = [policy(allow("dynamodb:GetItem", "*"), statement)]
+    with pytest.raises(CannotDecide, match="is not modelled with"):
+        evaluate(documents, Request("dynamodb:GetItem", table, {"dynamodb:LeadingKeys": ["lock"]}))
+
+
+def test_condition_keys_compare_case_insensitively() -> None:
+    statement = allow("ecs:RunTask", "*", Condition={"ArnEquals": {"ECS:Cluster": CLUSTER}})
+    assert evaluate([policy(statement)], Request("ecs:RunTask", TASK_DEFINITION, {"ecs:cluster": CLUSTER})) is (
+        Decision.ALLOWED
+    )
 
 
 LOCK_ONLY = allow(
@@ -160,7 +192,8 @@ def test_for_all_values_allows_only_the_listed_partition_keys() -> None:
 
 def test_for_all_values_holds_on_a_missing_key_as_aws_documents() -> None:
     """AWS's documented pitfall: with no value for the key, ForAllValues is true (pair it with a Null check)."""
-    request = Request("dynamodb:UpdateItem", f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/state")
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/state"
+    request = Request("dynamodb:UpdateItem", table, absent=frozenset({"dynamodb:LeadingKeys"}))
     assert evaluate([policy(LOCK_ONLY)], request) is Decision.ALLOWED
 
 
@@ -170,4 +203,5 @@ def test_for_any_value_needs_one_matching_value() -> None:
     untagged = Request("ecs:TagResource", "arn:x", {"aws:TagKeys": ["owner"]})
     assert evaluate([policy(statement)], tagged) is Decision.ALLOWED
     assert evaluate([policy(statement)], untagged) is Decision.IMPLICIT_DENY
-    assert evaluate([policy(statement)], Request("ecs:TagResource", "arn:x")) is Decision.IMPLICIT_DENY
+    no_tags = Request("ecs:TagResource", "arn:x", absent=frozenset({"aws:TagKeys"}))
+    assert evaluate([policy(statement)], no_tags) is Decision.IMPLICIT_DENY

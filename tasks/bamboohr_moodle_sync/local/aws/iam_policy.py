@@ -16,6 +16,10 @@ extends it with AWS's documented semantics (IAM User Guide, "Policy evaluation l
   request context fails a positive operator (passes with ``IfExists``, and under ``ForAllValues:``, as on AWS).
   Anything else (Numeric*, Date*, IpAddress, Binary, a set qualifier on a negated operator, a negated operator on
   a missing key) raises ``CannotDecide``: the evaluation never silently allows what it does not understand.
+- Condition keys are compared case-insensitively, as AWS does, and a condition may only name a key the request
+  models (``Request.modelled``: the keys the enforcement supplies for it, present or legitimately absent). A key
+  it does not model (``aws:SecureTransport``, ``aws:PrincipalTag/...``, ``dynamodb:Attributes``) raises
+  ``CannotDecide``: on AWS the request would carry it, and an Allow or a Deny on it could go either way.
 - Trust policies: ``Principal`` is matched against the ``Service`` or ``AWS`` principal of the request.
 """
 
@@ -49,6 +53,13 @@ class Request:
     resource: str  # an ARN, or "*" for actions that take none
     context: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
     principal: Mapping[str, str] = field(default_factory=dict)  # trust policies: {"Service": ...} or {"AWS": arn}
+    absent: frozenset[str] = frozenset()
+    """Condition keys the request models as absent (AWS would not send them either); with the context's keys,
+    the only keys a condition may name."""
+
+    @property
+    def modelled(self) -> frozenset[str]:
+        return frozenset(key.lower() for key in (*self.context, *self.absent))
 
 
 @lru_cache(maxsize=1024)
@@ -191,10 +202,15 @@ class StrictStatement(IAMPolicyStatement):
             if kind in principal
         )
 
-    def _conditions_hold(self, context: Mapping[str, str | Sequence[str]]) -> bool:
+    def _conditions_hold(self, request: Request) -> bool:
         block: Mapping[str, Mapping[str, Any]] = self._statement.get("Condition") or {}
+        context = {key.lower(): value for key, value in request.context.items()}
+        for entries in block.values():
+            for key in entries:
+                if key.lower() not in request.modelled:
+                    raise CannotDecide(f"a condition on {key}, which {request.action} is not modelled with")
         return all(
-            condition_holds(operator, key, expected, context)
+            condition_holds(operator, key.lower(), expected, context)
             for operator, entries in block.items()
             for key, expected in entries.items()
         )
@@ -204,7 +220,7 @@ class StrictStatement(IAMPolicyStatement):
             self._action_matches(request.action)
             and self._resource_matches(request.resource)
             and self._principal_matches(request.principal)
-            and self._conditions_hold(request.context)
+            and self._conditions_hold(request)
         )
 
 
