@@ -15,6 +15,7 @@ import hmac
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from botocore.exceptions import ClientError
 MAX_BODY_BYTES = 1024 * 1024
 MAX_AGE_SECONDS = 300  # a delivery signed more than 5 minutes from now is a replay
 EVENT_TYPES = frozenset({"employee.created", "employee.updated", "employee.deleted"})
+SIGNATURE = re.compile(r"[0-9a-f]{64}")  # a hex HMAC-SHA256
 PLACEHOLDER = "REPLACE_ME"
 KEY_REFRESH_SECONDS = 60  # a signature the cached key rejects re-reads a key older than this (rotation)
 
@@ -48,8 +50,8 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    event_type: str
-    employee_id: str
+    event_type: str  # an event-based webhook's type, or "employee_with_fields" for a field-based one
+    employee_ids: tuple[str, ...]
 
 
 def iso(epoch: float) -> str:
@@ -88,27 +90,47 @@ def sign(key: str, body: bytes, timestamp: str) -> str:
 
 
 def signature_matches(key: str, body: bytes, timestamp: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(key, body, timestamp), signature.strip().lower())
+    given = signature.strip().lower()
+    return SIGNATURE.fullmatch(given) is not None and hmac.compare_digest(sign(key, body, timestamp), given)
 
 
 def parse(body: bytes) -> Delivery:
-    """The documented payload ``{"type", "timestamp", "data": {"companyId", "employeeId", "changedFields"}}``."""
+    """One of BambooHR's two documented JSON payloads: an Event-Based webhook's ``{"type", "timestamp", "data":
+    {"companyId", "employeeId", "changedFields"}}``, or a Field-Based (``employee_with_fields``) one's ``{"employees":
+    [{"id", "action", "timestamp", "changedFields", "fields"}]}``. Only the ids are kept: the sync reads BambooHR."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError) as error:
         raise Rejected(400, "the body is not JSON") from error
+    if isinstance(payload, dict) and "employees" in payload and "type" not in payload:
+        return _field_based(payload["employees"])
     if not isinstance(payload, dict) or payload.get("type") not in EVENT_TYPES:
-        raise Rejected(400, f"the body is not an event of {sorted(EVENT_TYPES)}")
+        raise Rejected(400, f"the body is not an event of {sorted(EVENT_TYPES)} nor a field-based delivery")
     data = payload.get("data")
     if not isinstance(data, dict):
         raise Rejected(400, "the event has no data object")
-    employee_id = data.get("employeeId")
-    if isinstance(employee_id, bool) or not isinstance(employee_id, int | str) or not str(employee_id).isdigit():
-        raise Rejected(400, "data.employeeId is not an employee id")
-    changed = data.get("changedFields", [])
-    if not isinstance(changed, list) or not all(isinstance(name, str) for name in changed):
-        raise Rejected(400, "data.changedFields is not a list of field names")
-    return Delivery(str(payload["type"]), str(employee_id))
+    employee_id = _employee_id(data.get("employeeId"), "data.employeeId")
+    _field_names(data.get("changedFields", []), "data.changedFields")
+    return Delivery(str(payload["type"]), (employee_id,))
+
+
+def _field_based(employees: Any) -> Delivery:
+    if not isinstance(employees, list) or not employees or not all(isinstance(e, dict) for e in employees):
+        raise Rejected(400, "employees is not a list of employee objects")
+    for employee in employees:
+        _field_names(employee.get("changedFields", []), "employees[].changedFields")
+    return Delivery("employee_with_fields", tuple(_employee_id(e.get("id"), "employees[].id") for e in employees))
+
+
+def _employee_id(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise Rejected(400, f"{where} is not an employee id")
+    return str(value)
+
+
+def _field_names(value: Any, where: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise Rejected(400, f"{where} is not a list of field names")
 
 
 @dataclass
@@ -125,7 +147,10 @@ class SigningKey:
             secret = json.loads(self.secrets.get_secret_value(SecretId=self.secret_id)["SecretString"])
             key = secret.get("private_key") if isinstance(secret, dict) else None
             if not isinstance(key, str) or not key or key == PLACEHOLDER:
-                raise Rejected(503, f"secret {self.secret_id} holds no private_key yet (docs/webhooks.md)")
+                logger.error(
+                    "the webhook secret holds no private_key yet (docs/webhooks.md)", extra={"secret": self.secret_id}
+                )
+                raise Rejected(503, "the receiver is not configured yet")
             self.value, self.read_at = key, now
         return self.value
 
@@ -216,7 +241,7 @@ class Receiver:
             return answer(rejected.status, rejected.reason)
         logger.info(
             "delivery accepted",
-            extra={"event_type": delivery.event_type, "employee_id": delivery.employee_id, "trigger": outcome},
+            extra={"event_type": delivery.event_type, "employee_ids": delivery.employee_ids, "trigger": outcome},
         )
         return answer(202, outcome)
 

@@ -199,11 +199,45 @@ def test_a_body_over_one_mebibyte_answers_413_before_anything_else(aws: Aws) -> 
         json.dumps(PAYLOAD | {"data": {"employeeId": "../4021"}}).encode(),
         json.dumps(PAYLOAD | {"data": {"employeeId": True}}).encode(),
         json.dumps(PAYLOAD | {"data": {"employeeId": 7, "changedFields": "workEmail"}}).encode(),
+        json.dumps({"employees": []}).encode(),
+        json.dumps({"employees": [{"id": "x1", "changedFields": ["firstName"]}]}).encode(),
     ],
-    ids=["text", "array", "unknown-type", "no-data", "bad-id", "boolean-id", "fields-not-a-list"],
+    ids=[
+        "text",
+        "array",
+        "unknown-type",
+        "no-data",
+        "bad-id",
+        "boolean-id",
+        "fields-not-a-list",
+        "no-employees",
+        "field-based-bad-id",
+    ],
 )
 def test_a_signed_body_that_is_not_the_documented_json_answers_400(aws: Aws, body: bytes) -> None:
     assert call(delivery(body)) == 400
+    assert aws.executions() == []
+
+
+def test_a_field_based_delivery_is_accepted_too_and_only_its_ids_are_logged(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BambooHR's Field-Based (employee_with_fields) format, from a webhook registered without choosing Event-Based."""
+    logged = io.StringIO()
+    monkeypatch.setattr(webhook.logger.registered_handler, "stream", logged)
+    employees = [
+        {"id": "4021", "action": "Updated", "changedFields": ["lastName"], "fields": {"lastName": "Okafor"}},
+        {"id": "4022", "action": "Created", "changedFields": [], "fields": {"lastName": "Lindqvist"}},
+    ]
+    assert call(delivery(json.dumps({"employees": employees}).encode())) == 202
+    assert len(aws.executions()) == 1
+    assert '"employee_ids":["4021","4022"]' in logged.getvalue()
+    assert "Okafor" not in logged.getvalue()
+
+
+def test_a_signature_that_is_not_hex_answers_401(aws: Aws) -> None:
+    assert call(delivery(signature="é" * 64)) == 401
+    assert call(delivery(signature="zz" * 32)) == 401
     assert aws.executions() == []
 
 
@@ -258,11 +292,16 @@ def test_a_delivery_after_its_slots_execution_closed_is_still_accepted(aws: Aws)
     assert call(delivery()) == 202
 
 
-def test_a_placeholder_key_answers_503_naming_the_secret(aws: Aws) -> None:
+def test_a_placeholder_key_answers_503_and_names_the_secret_in_the_log_only(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged = io.StringIO()
+    monkeypatch.setattr(webhook.logger.registered_handler, "stream", logged)
     aws.secrets.put_secret_value(SecretId=aws.secret_id, SecretString=json.dumps({"private_key": "REPLACE_ME"}))
     response = webhook.handler(delivery(), CONTEXT)
     assert response["statusCode"] == 503
-    assert aws.secret_id in response["body"]
+    assert aws.secret_id not in response["body"]
+    assert aws.secret_id in logged.getvalue()
 
 
 def test_a_rotated_key_is_read_again_when_a_signature_fails(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -278,6 +317,6 @@ def test_the_log_holds_the_employee_id_but_never_the_body_or_key(aws: Aws, monke
     call(delivery())
     call(delivery(key="not-the-key"))
     assert "the signature does not match" in logged.getvalue()
-    assert '"employee_id":"4021"' in logged.getvalue()
+    assert '"employee_ids":["4021"]' in logged.getvalue()
     assert KEY not in logged.getvalue()
     assert "workEmail" not in logged.getvalue()
