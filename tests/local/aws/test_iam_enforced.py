@@ -319,6 +319,7 @@ def test_stopping_a_timed_out_batch_needs_stop_task(run_mutated: Run) -> None:
     assert not outcome.succeeded
     assert f"{stack.STACK_NAME}-StateMachineRole" in outcome.text, outcome.text
     assert "ecs:StopTask" in outcome.text, outcome.text
+    assert "stopping its task failed, so it may still be running" in outcome.text, outcome.text
 
 
 def test_the_report_counts_iam_decisions_and_writes_each_to_iam_json(make_pipeline: Callable[..., Pipeline]) -> None:

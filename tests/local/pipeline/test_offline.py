@@ -212,6 +212,16 @@ def test_a_client_error_fails_at_once_and_keeps_the_watermark(make_pipeline: Mak
     assert "RunTask failed, no task ran: ECS was unable to assume the role 'arn:aws:iam::" in message["Message"]
 
 
+def test_an_ecs_error_no_catcher_lists_fails_without_a_rerun(make_pipeline: MakePipeline) -> None:
+    blocked = ecs_api.RunTaskFault("ECS.BlockedException", "Your account is blocked", code="BlockedException")
+    pipeline = make_pipeline(employees=30, batch_size=10, run_task_faults={2: blocked})
+    execution = drain(pipeline)[-1]
+    assert execution["status"] == "FAILED"
+    assert errors_of(pipeline, execution["executionArn"]) == ["ECS.BlockedException"]  # once: not rerun
+    assert pipeline.watermark()[1] == 10  # type: ignore[index]
+    assert "RunTask failed, no task ran: Your account is blocked" in pipeline.sns_messages()[-1]["Message"]
+
+
 def test_a_timed_out_batch_is_stopped_by_the_state_machine_before_the_failure_is_reported(
     make_pipeline: MakePipeline,
 ) -> None:
@@ -230,7 +240,7 @@ def test_a_timed_out_batch_is_stopped_by_the_state_machine_before_the_failure_is
     ]
     assert task["stopCode"] == "UserInitiated"
     assert task["stoppedReason"] == "Run Batch timed out after 2 s; stopped by Step Functions"
-    assert "ran longer than BatchTimeoutSeconds (2 s)" in pipeline.sns_messages()[-1]["Message"]
+    assert "ran longer than BatchTimeoutSeconds (2 s); its task was stopped." in pipeline.sns_messages()[-1]["Message"]
 
 
 @pytest.mark.parametrize(
