@@ -421,6 +421,7 @@ def run(
     if webhooks and pipeline.bamboohr is not None and pipeline.moodle is not None:
         print("Webhooks: editing employees in BambooHR after the drain", file=sys.stderr)
         webhook_demo(pipeline, forged)
+        sys.stdout.write(iam_summary(options.output))  # again: now with the receiver's decisions
     return 0
 
 
