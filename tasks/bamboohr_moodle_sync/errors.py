@@ -26,21 +26,23 @@ class ConfigError(SyncError):
 
 
 class ServiceUnreachable(SyncError):
+    what_happened = "could not be reached"
+
     def __init__(self, service: str, detail: str, *, host: str = ""):
         where = f" at {host}" if host else ""
-        super().__init__(f"{service}{where} could not be reached: {detail}")
+        super().__init__(f"{service}{where} {self.what_happened}: {detail}")
         self.service = service
         self.host = host
+        self.detail = detail
 
 
 class WriteUnconfirmed(ServiceUnreachable):
     """A write was sent, but its answer never came (read timeout, connection dropped): it may have landed."""
 
+    what_happened = "did not answer a write, which may have landed"
+
     def __init__(self, service: str, detail: str, *, host: str = "", seconds: float = 0.0):
         super().__init__(service, detail, host=host)
-        where = f" at {host}" if host else ""
-        SyncError.__init__(self, f"{service}{where} did not answer a write, which may have landed: {detail}")
-        self.detail = detail
         self.seconds = seconds
 
 

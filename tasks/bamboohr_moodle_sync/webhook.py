@@ -123,7 +123,11 @@ def _field_based(employees: Any) -> Delivery:
 
 
 def _employee_id(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or not (str(value).isascii() and str(value).isdigit())
+    ):
         raise Rejected(400, f"{where} is not an employee id")
     return str(value)
 
