@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bamboohr_moodle_sync.local.aws import stack
+from bamboohr_moodle_sync.operations.target import STACK_PARAMETERS
 from tests.unit.sam_template import (
     DEFINITION_PATH,
     ROOT,
@@ -250,6 +251,18 @@ def test_task_environment_names_match_the_contract(template: dict[str, Any]) -> 
     [container] = resource(template, "TaskDefinition")["Properties"]["ContainerDefinitions"]
     entries = [v["Fn::If"][1] if "Fn::If" in v else v for v in container["Environment"]]
     assert {variable["Name"] for variable in entries} == CONTRACT_ENVIRONMENT
+
+
+def test_the_operator_commands_read_every_setting_the_stack_gives_the_task(template: dict[str, Any]) -> None:
+    """``preview --stack`` must plan with the deployed task's settings: each task variable a parameter sets."""
+    [container] = resource(template, "TaskDefinition")["Properties"]["ContainerDefinitions"]
+    entries = [v["Fn::If"][1] if "Fn::If" in v else v for v in container["Environment"]]
+    from_parameters = {
+        entry["Name"].lower(): entry["Value"]["Ref"]
+        for entry in entries
+        if isinstance(entry["Value"], dict) and entry["Value"].get("Ref") in template["Parameters"]
+    }
+    assert from_parameters == STACK_PARAMETERS
 
 
 def test_provision_days_reach_the_task_only_when_set(template: dict[str, Any]) -> None:

@@ -19,15 +19,21 @@ if TYPE_CHECKING:
 
     from ..batch import Batch
 
-# Settings of the batch task -> the stack parameter that sets them (template.yaml, the task definition).
+# Settings of the batch task -> the stack parameter that sets them (template.yaml, the task definition), so that
+# `preview --stack` plans with the deployed task's settings: its guards, its dates and its Moodle limits.
 STACK_PARAMETERS = {
     "bamboohr_company_domain": "BambooHRCompanyDomain",
     "moodle_url": "MoodleUrl",
     "moodle_auth": "MoodleAuth",
+    "moodle_max_input_vars": "MoodleMaxInputVars",
+    "moodle_timeout_seconds": "MoodleTimeoutSeconds",
     "max_suspensions": "MaxSuspensions",
     "max_suspensions_percent": "MaxSuspensionsPercent",
+    "max_cohort_removals": "MaxCohortRemovals",
     "batch_size": "BatchSize",
     "initial_since": "InitialSince",
+    "provision_days_before_start": "ProvisionDaysBeforeStart",
+    "sync_timezone": "SyncTimezone",
 }
 STACK_OUTPUTS = {
     "state_table": "StateTableName",
