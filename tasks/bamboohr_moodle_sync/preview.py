@@ -81,6 +81,8 @@ class Preview:
     frozen: bool = False
     cohort_guard: RemovalsVerdict | None = None
     """The cohort guard's verdict, on the same terms (None also without ``[cohorts]``)."""
+    mapping_file: str | None = None
+    """The ``MAPPING_FILE`` it planned with (None: the default mapping): a deployed task plans with its image's."""
 
     @property
     def would_stop(self) -> bool:
@@ -111,6 +113,7 @@ class Preview:
             "offset": self.offset,
             "entries": len(self.rows),
             "frozen": self.frozen,
+            "mapping_file": self.mapping_file,
             **self.counts,
             "guard": guard,
         }
@@ -155,7 +158,9 @@ def preview_window(batch: WindowPlanner, start: Watermark, *, full: bool = False
     for index in range(0, len(entries), size):
         part = entries[index : index + size]
         rows.extend(rows_of(part, batch.plan_slice(part)))
-    return Preview(batch.settings.initial_since if full else start.since, offset, rows, guard, frozen, cohort_guard)
+    mapping = str(batch.settings.mapping_file) if batch.settings.mapping_file else None
+    since = batch.settings.initial_since if full else start.since
+    return Preview(since, offset, rows, guard, frozen, cohort_guard, mapping)
 
 
 def rows_of(changes: Sequence[Change], planned: PlannedSlice) -> list[Row]:

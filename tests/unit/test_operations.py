@@ -142,6 +142,15 @@ def test_preview_text_leads_with_the_summary_and_csv_has_a_row_per_change(world:
     assert any(",create,,email,," in row for row in rows)
 
 
+def test_preview_names_the_mapping_file_it_planned_with(world: World, tmp_path: Path) -> None:
+    world.bamboohr.emulator.seed(3)
+    assert "mapping: the default (MAPPING_FILE is not set)" in operate(world, "preview").out
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[cohorts]\ndepartment = "Department: {value}"\n', encoding="utf-8")
+    answer = operate(world, "preview", "--json", MAPPING_FILE=str(mapping))
+    assert answer.json()["summary"]["mapping_file"] == str(mapping)
+
+
 def test_status_shows_watermark_window_counters_and_the_retry_list_with_reasons(world: World) -> None:
     rejected = world.bamboohr.emulator.hire(
         firstName="Rae", lastName="Jected", workEmail="rej@acme.test", status="Active"

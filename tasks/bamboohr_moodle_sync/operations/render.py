@@ -17,6 +17,7 @@ def summary_text(preview: Preview) -> str:
     source = "frozen change list" if preview.frozen else "BambooHR's change list and the retry list"
     lines = [f"window {preview.since} from offset {preview.offset}: {len(preview.rows)} employees ({source})"]
     lines.append(f"would be: {counts}")
+    lines.append(f"mapping: {preview.mapping_file or 'the default (MAPPING_FILE is not set)'}")
     guard = preview.guard
     if guard is None:
         lines.append("suspension guard: not consulted (the window is under way, or ALLOW_MASS_SUSPEND is set)")
