@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +16,12 @@ from bamboohr_moodle_sync.local.aws import ecs_api, fargate
 from bamboohr_moodle_sync.local.aws.fargate import TaskRun
 from bamboohr_moodle_sync.local.bamboohr.emulator import running_bamboohr
 from bamboohr_moodle_sync.local.moodle.emulator import running_moodle
-from bamboohr_moodle_sync.local.pipeline.offline import Options, Pipeline
+from bamboohr_moodle_sync.local.pipeline.offline import DEMO_MAPPING, Options, Pipeline
 from bamboohr_moodle_sync.local.pipeline.runner import parse_fault, report_dry_run
+from bamboohr_moodle_sync.mapping import COHORT_PREFIX
 from tests.expectations import active_accounts, expected_active_accounts, leavers_with_active_accounts
+
+SHIPPED_MAPPING = Path(__file__).resolve().parents[3] / "tasks" / "mapping.toml"
 
 MakePipeline = Callable[..., Pipeline]
 
@@ -213,13 +217,21 @@ def test_a_client_error_fails_at_once_and_keeps_the_watermark(make_pipeline: Mak
 
 
 def test_an_ecs_error_no_catcher_lists_fails_without_a_rerun(make_pipeline: MakePipeline) -> None:
-    blocked = ecs_api.RunTaskFault("ECS.BlockedException", "Your account is blocked", code="BlockedException")
+    # BlockedException, worded as the ECS API reference describes it
+    blocked = ecs_api.RunTaskFault(
+        "ECS.BlockedException",
+        "Your Amazon Web Services account was blocked. For more information, contact Amazon Web Services Support.",
+        code="BlockedException",
+    )
     pipeline = make_pipeline(employees=30, batch_size=10, run_task_faults={2: blocked})
     execution = drain(pipeline)[-1]
     assert execution["status"] == "FAILED"
     assert errors_of(pipeline, execution["executionArn"]) == ["ECS.BlockedException"]  # once: not rerun
     assert pipeline.watermark()[1] == 10  # type: ignore[index]
-    assert "RunTask failed, no task ran: Your account is blocked" in pipeline.sns_messages()[-1]["Message"]
+    assert (
+        "RunTask failed, no task ran: Your Amazon Web Services account was blocked"
+        in (pipeline.sns_messages()[-1]["Message"])
+    )
 
 
 def test_a_timed_out_batch_is_stopped_by_the_state_machine_before_the_failure_is_reported(
@@ -256,3 +268,15 @@ def test_make_demo_can_inject_each_way_fargate_fails(fault: str, chosen: Callabl
     options = Options()
     parse_fault(fault, options)
     assert chosen(options)
+
+
+@pytest.mark.parametrize(("mapping", "cohorts"), [(None, False), ("shipped", False), ("demo", True)])
+def test_the_demo_world_has_an_earlier_sync_s_cohorts_only_for_a_mapping_with_cohort_rules(
+    make_pipeline: MakePipeline, mapping: str | None, cohorts: bool
+) -> None:
+    """The shipped tasks/mapping.toml names [cohorts] only in a comment: no cohort rules, so no owned cohorts."""
+    text = {None: None, "shipped": SHIPPED_MAPPING.read_text(encoding="utf-8"), "demo": DEMO_MAPPING}[mapping]
+    pipeline = make_pipeline(employees=20, batch_size=10, mapping=text)
+    assert pipeline.moodle is not None
+    owned = [c for c in pipeline.moodle.emulator.cohorts() if c["idnumber"].startswith(COHORT_PREFIX)]
+    assert bool(owned) is cohorts
